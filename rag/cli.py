@@ -1,0 +1,200 @@
+"""``rag``: the command line face of the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import RagError
+
+log = logging.getLogger("rag")
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def _settings(args):
+    from .settings import Settings
+
+    overrides = {}
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    for name in ("embedding_backend", "index_type"):
+        if getattr(args, name, None):
+            overrides[name] = getattr(args, name)
+    settings = Settings()
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _engine(args):
+    from .engine import Engine
+
+    return Engine(_settings(args))
+
+
+def _print_report(report) -> None:
+    for r in report.results:
+        if r.status == "added":
+            print(f"added      {r.article_id}  {r.title}  ({r.passages} passages)  [{r.path}]")
+        elif r.status == "duplicate":
+            print(f"unchanged  {r.article_id}  {r.title}  (already in the index)  [{r.path}]")
+        else:
+            print(f"rejected   {r.path}: {r.reason}")
+    print(
+        f"{len(report.added)} added, {len(report.duplicates)} already present, "
+        f"{len(report.rejected)} rejected"
+    )
+
+
+def cmd_ingest(args) -> int:
+    engine = _engine(args)
+    report = engine.ingest(args.paths, show_progress=not args.quiet)
+    _print_report(report)
+    # Non-zero only when nothing could be ingested at all.
+    return 0 if (report.added or report.duplicates) else 1
+
+
+def cmd_search(args) -> int:
+    from .retrieval import Filters, parse_date_arg
+
+    engine = _engine(args)
+    filters = Filters(
+        article_ids=frozenset(args.article) if args.article else None,
+        sources=frozenset(args.source) if args.source else None,
+        date_from=parse_date_arg(args.since),
+        date_to=parse_date_arg(args.until),
+    )
+    result = engine.search(args.question, k=args.k, mode=args.mode, filters=filters, mmr=args.mmr or None)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in result.hits], ensure_ascii=False, indent=2))
+        return 0
+    if not result.hits:
+        print("No passages found.")
+        return 0
+    for h in result.hits:
+        a = h.article
+        meta = " · ".join(x for x in (a.source, (a.published_at or "")[:10]) if x)
+        print(f"[{h.rank}] {a.title}" + (f"  ({meta})" if meta else "") + f"  score {h.score:.4f}")
+        print("    " + " ".join(h.passage.text.split())[:600])
+        print()
+    log.info("search took %.1f ms", result.timings.total_ms)
+    return 0
+
+
+def cmd_articles(args) -> int:
+    engine = _engine(args)
+    rows = engine.articles()
+    if args.json:
+        print(json.dumps([{**a.meta(), "passages": n} for a, n in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("The index is empty.")
+    for a, n in rows:
+        meta = " · ".join(x for x in (a.source, (a.published_at or "")[:10]) if x)
+        print(f"{a.article_id}  {a.title}" + (f"  ({meta})" if meta else "") + f"  {n} passages")
+    print(f"{len(rows)} articles")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    engine = _engine(args)
+    for a in engine.remove(args.article_ids):
+        print(f"removed {a.article_id}  {a.title}")
+    return 0
+
+
+def ensure_seed_index(engine, *, show_progress: bool = True) -> None:
+    """First run: build the index of the bundled seed articles."""
+    if not engine.has_index():
+        log.info("no index at %s yet: indexing the seed articles in %s", engine.index_dir, SEEDS_DIR)
+        report = engine.ingest([SEEDS_DIR], show_progress=show_progress)
+        _print_report(report)
+
+
+def cmd_app(args) -> int:
+    """Terminal search over the index (builds the seed index on first run)."""
+    engine = _engine(args)
+    ensure_seed_index(engine)
+    print(f"{len(engine.articles())} articles indexed in {engine.index_dir}. Type a question (empty line to quit).")
+    while True:
+        try:
+            q = input("? ").strip()
+        except EOFError:
+            break
+        if not q:
+            break
+        try:
+            for h in engine.search(q, k=5).hits:
+                print(f"[{h.rank}] {h.article.title} ({h.article.source or 'unknown source'})")
+                print("    " + " ".join(h.passage.text.split())[:400])
+        except RagError as exc:
+            print(f"error: {exc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", help="index folder (default ./index or $RAG_INDEX)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = argparse.ArgumentParser(prog="rag", description="Ask questions about your news articles, with citations.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", parents=[common], help="add article files or folders to the index")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8"])
+    s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", parents=[common], help="show the best passages for a question")
+    s.add_argument("question")
+    s.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    s.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+    s.add_argument("--mmr", action="store_true", help="diversify results (maximal marginal relevance)")
+    s.add_argument("--source", action="append", help="only this source (repeatable)")
+    s.add_argument("--article", action="append", help="only this article id (repeatable)")
+    s.add_argument("--since", metavar="YYYY-MM-DD")
+    s.add_argument("--until", metavar="YYYY-MM-DD")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("articles", parents=[common], help="list indexed articles")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_articles)
+
+    s = sub.add_parser("remove", parents=[common], help="remove articles by id")
+    s.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID")
+    s.set_defaults(func=cmd_remove)
+
+    s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")
+    s.set_defaults(func=cmd_app)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "sentence_transformers", "faiss", "bm25s", "urllib3", "trafilatura", "htmldate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""The on-disk index: article store, passage table, FAISS vectors and BM25.
+
+Layout of an index folder::
+
+    CURRENT            name of the live generation (replaced atomically)
+    gen-000007/        one complete, immutable generation
+        manifest.json  format version, embedding model, dimension, chunking, counts
+        store.sqlite   articles (metadata + cleaned text)
+        passages.npy   structured array: article row, start, end (offsets into text)
+        vectors.npy    normalised float32 embeddings, one row per passage
+        faiss.index    FAISS index over vectors.npy (faiss.write_index)
+        bm25/          bm25s index over header + passage text (numpy + JSON)
+    .lock              serialises writers
+
+Writers build a new generation in a temporary folder, fsync it, rename it into
+place and only then point CURRENT at it, so a crash or kill at any moment leaves
+the previous generation live and consistent. Readers open whatever CURRENT names
+and never see a half-written index. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import IndexLoadError, RagError
+from .models import Article, Passage
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+PASSAGE_DTYPE = np.dtype([("article_row", "<i4"), ("start", "<i8"), ("end", "<i8")])
+
+# Above these sizes exact search gets slow on two cores (see eval/bench.py scale).
+HNSW_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+HNSW_EF_CONSTRUCTION = 80
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    embedding_model: str
+    dim: int
+    chunk_max_tokens: int
+    chunk_overlap_tokens: int
+    index_type: str
+    n_articles: int
+    n_passages: int
+    generation: int
+    created_at: float
+    embedding_backend: str = "torch"
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise IndexLoadError(
+                f"The index manifest {path} is unreadable ({exc}). The index is corrupted: "
+                f"delete {path.parent.parent} and ingest again."
+            ) from exc
+
+
+def header_text(meta: Article) -> str:
+    from .chunking import header_for
+
+    return header_for(meta.title, meta.source, meta.published_at)
+
+
+def index_text(meta: Article, passage_text: str) -> str:
+    """What is embedded and keyword-indexed for a passage: header + verbatim text."""
+    head = header_text(meta)
+    return f"{head}\n{passage_text}" if head else passage_text
+
+
+class IndexSnapshot:
+    """One generation, opened read-only. Immutable and safe to share across threads."""
+
+    def __init__(self, root: Path, gen_dir: Path, manifest: Manifest):
+        import bm25s
+        import faiss
+
+        self.root = root
+        self.gen_dir = gen_dir
+        self.manifest = manifest
+        try:
+            self.passages = np.load(gen_dir / "passages.npy", allow_pickle=False)
+            self.vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
+            self.faiss = faiss.read_index(str(gen_dir / "faiss.index"))
+            self.bm25 = (
+                bm25s.BM25.load(str(gen_dir / "bm25"), mmap=False, show_progress=False, verbosity=0)
+                if manifest.n_passages
+                else None
+            )
+            self._db = sqlite3.connect(
+                f"file:{gen_dir / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False
+            )
+            rows = self._db.execute(
+                "SELECT row, article_id, title, source, url, published_at, author, origin "
+                "FROM articles ORDER BY row"
+            ).fetchall()
+        except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+            raise IndexLoadError(
+                f"The index generation {gen_dir} is damaged ({exc}). Delete {root} and ingest "
+                "again, or restore it from a backup."
+            ) from exc
+        self._lock = threading.Lock()
+        self._text_cache: OrderedDict[int, str] = OrderedDict()
+        self.meta_by_row: dict[int, Article] = {}
+        self.row_by_id: dict[str, int] = {}
+        for row, aid, title, source, url, date, author, origin in rows:
+            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin)
+            self.row_by_id[aid] = row
+        n = len(self.passages)
+        if not (n == self.vectors.shape[0] == self.faiss.ntotal == manifest.n_passages) or len(
+            rows
+        ) != manifest.n_articles:
+            raise IndexLoadError(
+                f"The index at {root} is inconsistent (passages {n}, vectors "
+                f"{self.vectors.shape[0]}, FAISS {self.faiss.ntotal}, manifest "
+                f"{manifest.n_passages}). Delete it and ingest again."
+            )
+        if self.bm25 is not None and int(self.bm25.scores["num_docs"]) != n:
+            raise IndexLoadError(f"The BM25 index at {gen_dir} does not match its passages.")
+        if isinstance(self.faiss, faiss.IndexHNSW):
+            self.faiss.hnsw.efSearch = HNSW_EF_SEARCH
+
+    # -- articles and passages -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def articles(self) -> list[Article]:
+        """Metadata of every article (``text`` left empty), in ingest order."""
+        return list(self.meta_by_row.values())
+
+    def passage_counts(self) -> dict[str, int]:
+        rows, counts = np.unique(self.passages["article_row"], return_counts=True)
+        return {self.meta_by_row[int(r)].article_id: int(c) for r, c in zip(rows, counts)}
+
+    def article_text(self, row: int) -> str:
+        with self._lock:
+            text = self._text_cache.get(row)
+            if text is not None:
+                self._text_cache.move_to_end(row)
+                return text
+            found = self._db.execute("SELECT text FROM articles WHERE row = ?", (row,)).fetchone()
+            if found is None:
+                raise KeyError(row)
+            text = found[0]
+            self._text_cache[row] = text
+            if len(self._text_cache) > 2048:
+                self._text_cache.popitem(last=False)
+            return text
+
+    def article(self, article_id: str) -> Article:
+        """The full article, text included."""
+        row = self.row_by_id.get(article_id)
+        if row is None:
+            raise RagError(f"No article with id {article_id!r} in the index (see `rag articles`).")
+        meta = self.meta_by_row[row]
+        return Article(**{**asdict(meta), "text": self.article_text(row)})
+
+    def passage(self, pid: int) -> Passage:
+        rec = self.passages[pid]
+        row = int(rec["article_row"])
+        start, end = int(rec["start"]), int(rec["end"])
+        text = self.article_text(row)[start:end]
+        return Passage(int(pid), self.meta_by_row[row].article_id, start, end, text)
+
+    def passage_meta(self, pid: int) -> Article:
+        return self.meta_by_row[int(self.passages[pid]["article_row"])]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# -- opening -------------------------------------------------------------------
+
+def current_generation(root: Path) -> Path | None:
+    pointer = root / CURRENT
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    gen = root / name
+    if not name.startswith("gen-") or not gen.is_dir():
+        raise IndexLoadError(
+            f"{pointer} names {name!r}, which is not an index generation. Delete {root} and "
+            "ingest again."
+        )
+    return gen
+
+
+def open_index(root: Path, *, embedding_model: str | None = None) -> IndexSnapshot:
+    """Open the live generation, checking it was built with the same model."""
+    root = Path(root)
+    gen = current_generation(root) if root.exists() else None
+    if gen is None:
+        raise IndexLoadError(
+            f"No index at {root}. Build one with `rag ingest PATH...` (or set RAG_INDEX)."
+        )
+    manifest = Manifest.load(gen / "manifest.json")
+    check_compatible(manifest, root, embedding_model)
+    return IndexSnapshot(root, gen, manifest)
+
+
+def check_compatible(manifest: Manifest, root: Path, embedding_model: str | None) -> None:
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexLoadError(
+            f"The index at {root} has format version {manifest.format_version}; this version "
+            f"of article-rag reads version {FORMAT_VERSION}. Delete the folder and ingest "
+            "your articles again."
+        )
+    if embedding_model is not None and manifest.embedding_model != embedding_model:
+        raise IndexLoadError(
+            f"The index at {root} was built with the embedding model "
+            f"{manifest.embedding_model!r}, but the settings ask for {embedding_model!r}. "
+            f"Set RAG_EMBEDDING_MODEL={manifest.embedding_model} or use a new --index folder."
+        )
+
+
+# -- writing -------------------------------------------------------------------
+
+@contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """One writer at a time per index folder (readers never wait)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another ingest into %s to finish", root)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def choose_index_type(setting: str, n: int) -> str:
+    if setting != "auto":
+        return setting
+    return "hnsw" if n >= HNSW_THRESHOLD else "flat"
+
+
+def build_faiss(vectors: np.ndarray, index_type: str):
+    import faiss
+
+    dim = vectors.shape[1]
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif index_type == "ivf":
+        nlist = max(1, min(4096, int(4 * np.sqrt(max(len(vectors), 1)))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        if len(vectors) < nlist:
+            raise RagError(f"An IVF index needs at least {nlist} passages; use RAG_INDEX_TYPE=flat.")
+        train = vectors if len(vectors) <= 100 * nlist else vectors[
+            np.random.default_rng(0).choice(len(vectors), 100 * nlist, replace=False)
+        ]
+        index.train(np.ascontiguousarray(train))
+        index.nprobe = min(nlist, 32)
+    else:
+        raise RagError(f"Unknown index type {index_type!r}: use flat, hnsw, ivf or auto.")
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def build_bm25(texts: list[str]):
+    import bm25s
+
+    from .retrieval import bm25_tokenize
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25_tokenize(texts), show_progress=False)
+    return retriever
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class GenerationBuilder:
+    """Builds the next generation aside; :meth:`commit` makes it live atomically."""
+
+    def __init__(self, root: Path, base: IndexSnapshot | None):
+        self.root = root
+        self.base = base
+        self.tmp = Path(tempfile.mkdtemp(prefix=".tmp-gen-", dir=root))
+        self.db_path = self.tmp / "store.sqlite"
+        if base is not None:
+            shutil.copyfile(base.gen_dir / "store.sqlite", self.db_path)
+        self.db = sqlite3.connect(self.db_path)
+        self.deleted = False
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS articles (row INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "article_id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, source TEXT, url TEXT, "
+            "published_at TEXT, author TEXT, origin TEXT, text TEXT NOT NULL, added_at REAL)"
+        )
+
+    def add_article(self, article: Article) -> int:
+        cur = self.db.execute(
+            "INSERT INTO articles (article_id, title, source, url, published_at, author, origin, "
+            "text, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                article.article_id,
+                article.title,
+                article.source,
+                article.url,
+                article.published_at,
+                article.author,
+                article.origin,
+                article.text,
+                time.time(),
+            ),
+        )
+        return int(cur.lastrowid)
+
+    def delete_articles(self, article_ids: list[str]) -> None:
+        self.db.executemany("DELETE FROM articles WHERE article_id = ?", [(a,) for a in article_ids])
+        self.deleted = True
+
+    def all_index_texts(self, passages: np.ndarray) -> list[str]:
+        """Header + verbatim text of every passage, for the BM25 rebuild."""
+        metas: dict[int, tuple[Article, str]] = {}
+        for row, aid, title, source, url, date, text in self.db.execute(
+            "SELECT row, article_id, title, source, url, published_at, text FROM articles"
+        ):
+            metas[row] = (Article(aid, title, "", source, url, date), text)
+        out = []
+        for rec in passages:
+            meta, text = metas[int(rec["article_row"])]
+            out.append(index_text(meta, text[int(rec["start"]) : int(rec["end"])]))
+        return out
+
+    def commit(self, manifest: Manifest, passages: np.ndarray, vectors: np.ndarray, faiss_index, bm25) -> Path:
+        import faiss
+
+        self.db.commit()
+        if self.deleted:
+            self.db.execute("VACUUM")  # reclaim the removed articles' text
+        self.db.close()
+        np.save(self.tmp / "passages.npy", passages, allow_pickle=False)
+        np.save(self.tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        faiss.write_index(faiss_index, str(self.tmp / "faiss.index"))
+        if bm25 is not None:
+            bm25.save(str(self.tmp / "bm25"), show_progress=False)
+        (self.tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
+        _fsync_tree(self.tmp)
+        final = self.root / f"gen-{manifest.generation:06d}"
+        os.rename(self.tmp, final)
+        _fsync_dir(self.root)
+        pointer_tmp = self.root / f".{CURRENT}.tmp"
+        pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
+        fd = os.open(pointer_tmp, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        os.replace(pointer_tmp, self.root / CURRENT)  # the commit point
+        _fsync_dir(self.root)
+        return final
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def collect_garbage(root: Path) -> None:
+    """Remove generations other than the live one, and leftovers of crashed writers.
+
+    Readers that still hold an old generation keep working: on POSIX an open or
+    memory-mapped file stays readable after it is unlinked.
+    """
+    live = current_generation(root)
+    for child in root.iterdir():
+        if child.name.startswith(".tmp-gen-") or (
+            child.name.startswith("gen-") and (live is None or child != live)
+        ):
+            shutil.rmtree(child, ignore_errors=True)

