@@ -89,7 +89,7 @@ class Embedder:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
         if not texts:
             return []
-        enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        enc = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
