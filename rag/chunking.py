@@ -69,10 +69,24 @@ def _lines(text: str, start: int, end: int):
         i = stop + 1
 
 
+# Long titles are cut so the header stays well inside MAX_HEADER_TOKENS.
+MAX_HEADER_TITLE_CHARS = 140
+
+
 def header_for(title: str | None, source: str | None, published_at: str | None) -> str:
     """Context line embedded and indexed with every passage of an article."""
+    if title and len(title) > MAX_HEADER_TITLE_CHARS:
+        title = title[:MAX_HEADER_TITLE_CHARS].rsplit(" ", 1)[0]
     parts = [p for p in (title, source, (published_at or "")[:10] or None) if p]
     return " | ".join(parts)
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Sentence units (what answers quote) and passages (what is retrieved)."""
+
+    units: list[Span]
+    passages: list[Span]
 
 
 def chunk_text(
@@ -83,7 +97,7 @@ def chunk_text(
     overlap_tokens: int = 64,
     header_tokens: int = 0,
     token_offsets: Callable[[str], list[tuple[int, int]]] | None = None,
-) -> list[Span]:
+) -> Chunking:
     """Pack consecutive sentences into spans of at most ``budget`` word pieces.
 
     ``budget = max_tokens - [CLS]/[SEP] - header``. Consecutive passages share
@@ -96,7 +110,7 @@ def chunk_text(
         raise ValueError(f"chunk budget too small ({budget} word pieces)")
     sents = sentence_spans(text)
     if not sents:
-        return []
+        return Chunking([], [])
     # Measure each sentence with its leading whitespace so that the sum over a
     # joined run is close to the count of the whole span (off by at most a few).
     counts = count_tokens([text[s.start : s.end] for s in sents])
@@ -107,7 +121,7 @@ def chunk_text(
         else:
             units.extend(_split_long(text, span, budget, token_offsets, count_tokens))
 
-    chunks: list[Span] = []
+    ranges: list[tuple[int, int]] = []  # [i, j) runs of units
     i = 0
     while i < len(units):
         j, used = i, 0
@@ -115,7 +129,7 @@ def chunk_text(
             used += units[j][1]
             j += 1
         j = max(j, i + 1)
-        chunks.append(Span(units[i][0].start, units[j - 1][0].end))
+        ranges.append((i, j))
         if j >= len(units):
             break
         # Step back over trailing sentences for the overlap, but always advance.
@@ -124,14 +138,15 @@ def chunk_text(
             back += units[k - 1][1]
             k -= 1
         i = k if k > i else j
-    return _fit(text, chunks, count_tokens, budget, token_offsets)
+    spans = [u for u, _ in units]
+    return Chunking(spans, _fit(text, spans, ranges, count_tokens, budget))
 
 
 def _split_long(text, span, budget, token_offsets, count_tokens):
     """Cut an over-long sentence into word-piece windows of at most ``budget``."""
     piece = text[span.start : span.end]
     if token_offsets is None:
-        # Fall back to whitespace words; counted again by _fit below.
+        # Fall back to whitespace words; _fit re-counts the packed spans.
         offsets = []
         pos = 0
         for word in piece.split():
@@ -150,25 +165,20 @@ def _split_long(text, span, budget, token_offsets, count_tokens):
     return out
 
 
-def _fit(text, chunks, count_tokens, budget, token_offsets):
-    """Re-count each packed span as a whole and trim any that tokenise longer.
+def _fit(text, units: list[Span], ranges, count_tokens, budget) -> list[Span]:
+    """Re-count each packed run as a whole and drop trailing units if it is too long.
 
-    Summed per-sentence counts can differ by a piece or two from the count of
-    the joined span; the model's limit is on the joined span.
+    WordPiece splits on whitespace and punctuation, so the sum of per-sentence
+    counts normally equals the count of the joined span; this guards the limit
+    for tokenizers where it does not.
     """
-    counts = count_tokens([text[c.start : c.end] for c in chunks])
-    fitted: list[Span] = []
-    for c, n in zip(chunks, counts):
-        while n > budget:
-            inner = [s for s in sentence_spans(text[c.start : c.end])]
-            if len(inner) > 1:
-                last = inner[-2]
-                c = Span(c.start, c.start + last.end)
-            else:
-                cut = text.rfind(" ", c.start, c.end - 1)
-                if cut <= c.start:
-                    break
-                c = Span(c.start, cut)
-            n = count_tokens([text[c.start : c.end]])[0]
-        fitted.append(c)
-    return fitted
+    joined = [Span(units[i].start, units[j - 1].end) for i, j in ranges]
+    counts = count_tokens([text[c.start : c.end] for c in joined])
+    out: list[Span] = []
+    for (i, j), span, n in zip(ranges, joined, counts):
+        while n > budget and j - i > 1:
+            j -= 1
+            span = Span(units[i].start, units[j - 1].end)
+            n = count_tokens([text[span.start : span.end]])[0]
+        out.append(span)
+    return out

@@ -6,8 +6,11 @@ Layout of an index folder::
     gen-000007/        one complete, immutable generation
         manifest.json  format version, embedding model, dimension, chunking, counts
         store.sqlite   articles (metadata + cleaned text)
-        passages.npy   structured array: article row, start, end (offsets into text)
+        passages.npy   structured array: article row, start, end (offsets into text),
+                       and the run of sentence units it covers
         vectors.npy    normalised float32 embeddings, one row per passage
+        units.npy      sentence units: article row, start, end
+        unit_vectors.npy  float16 embeddings of the units (answer extraction, reranking)
         faiss.index    FAISS index over vectors.npy (faiss.write_index)
         bm25/          bm25s index over header + passage text (numpy + JSON)
     .lock              serialises writers
@@ -44,7 +47,11 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-PASSAGE_DTYPE = np.dtype([("article_row", "<i4"), ("start", "<i8"), ("end", "<i8")])
+# Passages are runs of sentence units [unit_lo, unit_hi) of one article.
+PASSAGE_DTYPE = np.dtype(
+    [("article_row", "<i4"), ("start", "<i8"), ("end", "<i8"), ("unit_lo", "<i8"), ("unit_hi", "<i8")]
+)
+UNIT_DTYPE = np.dtype([("article_row", "<i4"), ("start", "<i8"), ("end", "<i8")])
 
 # Above these sizes exact search gets slow on two cores (see eval/bench.py scale).
 HNSW_THRESHOLD = 200_000
@@ -104,6 +111,8 @@ class IndexSnapshot:
         try:
             self.passages = np.load(gen_dir / "passages.npy", allow_pickle=False)
             self.vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
+            self.units = np.load(gen_dir / "units.npy", allow_pickle=False)
+            self.unit_vectors = np.load(gen_dir / "unit_vectors.npy", mmap_mode="r", allow_pickle=False)
             self.faiss = faiss.read_index(str(gen_dir / "faiss.index"))
             self.bm25 = (
                 bm25s.BM25.load(str(gen_dir / "bm25"), mmap=False, show_progress=False, verbosity=0)
@@ -138,6 +147,8 @@ class IndexSnapshot:
                 f"{self.vectors.shape[0]}, FAISS {self.faiss.ntotal}, manifest "
                 f"{manifest.n_passages}). Delete it and ingest again."
             )
+        if len(self.units) != self.unit_vectors.shape[0] or (n and int(self.passages["unit_hi"].max()) > len(self.units)):
+            raise IndexLoadError(f"The sentence table at {gen_dir} does not match its passages. Delete {root} and ingest again.")
         if self.bm25 is not None and int(self.bm25.scores["num_docs"]) != n:
             raise IndexLoadError(f"The BM25 index at {gen_dir} does not match its passages.")
         if isinstance(self.faiss, faiss.IndexHNSW):
@@ -184,6 +195,10 @@ class IndexSnapshot:
         start, end = int(rec["start"]), int(rec["end"])
         text = self.article_text(row)[start:end]
         return Passage(int(pid), self.meta_by_row[row].article_id, start, end, text)
+
+    def passage_units(self, pid: int) -> range:
+        rec = self.passages[pid]
+        return range(int(rec["unit_lo"]), int(rec["unit_hi"]))
 
     def passage_meta(self, pid: int) -> Article:
         return self.meta_by_row[int(self.passages[pid]["article_row"])]
@@ -369,7 +384,16 @@ class GenerationBuilder:
             out.append(index_text(meta, text[int(rec["start"]) : int(rec["end"])]))
         return out
 
-    def commit(self, manifest: Manifest, passages: np.ndarray, vectors: np.ndarray, faiss_index, bm25) -> Path:
+    def commit(
+        self,
+        manifest: Manifest,
+        passages: np.ndarray,
+        vectors: np.ndarray,
+        units: np.ndarray,
+        unit_vectors: np.ndarray,
+        faiss_index,
+        bm25,
+    ) -> Path:
         import faiss
 
         self.db.commit()
@@ -378,6 +402,8 @@ class GenerationBuilder:
         self.db.close()
         np.save(self.tmp / "passages.npy", passages, allow_pickle=False)
         np.save(self.tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        np.save(self.tmp / "units.npy", units, allow_pickle=False)
+        np.save(self.tmp / "unit_vectors.npy", np.ascontiguousarray(unit_vectors, dtype=np.float16), allow_pickle=False)
         faiss.write_index(faiss_index, str(self.tmp / "faiss.index"))
         if bm25 is not None:
             bm25.save(str(self.tmp / "bm25"), show_progress=False)

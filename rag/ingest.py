@@ -12,12 +12,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .articles import iter_input_files, load_file
-from .chunking import chunk_text, header_for
+from .chunking import Chunking, chunk_text, header_for
 from .embeddings import Embedder
 from .errors import RagError
 from .index import (
     FORMAT_VERSION,
     PASSAGE_DTYPE,
+    UNIT_DTYPE,
     GenerationBuilder,
     IndexSnapshot,
     Manifest,
@@ -42,7 +43,7 @@ ProgressFn = Callable[[str, int, int], None]
 @dataclass
 class Chunked:
     article: Article
-    spans: list[tuple[int, int]]
+    chunking: Chunking
 
 
 def _open_base(settings: Settings) -> IndexSnapshot | None:
@@ -54,7 +55,7 @@ def _open_base(settings: Settings) -> IndexSnapshot | None:
     return open_index(root, embedding_model=settings.embedding_model)
 
 
-def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> list[tuple[int, int]]:
+def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> Chunking:
     head = header_for(article.title, article.source, article.published_at)
     head_tokens = embedder.count_tokens([head])[0] if head else 0
     tok = embedder.tokenizer
@@ -62,7 +63,7 @@ def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> l
     def offsets(piece: str) -> list[tuple[int, int]]:
         return [tuple(o) for o in tok(piece, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
 
-    spans = chunk_text(
+    return chunk_text(
         article.text,
         embedder.count_tokens,
         max_tokens=min(settings.chunk_max_tokens, embedder.max_seq_length),
@@ -70,7 +71,6 @@ def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> l
         header_tokens=head_tokens,
         token_offsets=offsets,
     )
-    return [(s.start, s.end) for s in spans]
 
 
 def ingest_paths(
@@ -141,33 +141,40 @@ def ingest_articles(
         )
         chunked: list[Chunked] = []
         for i, art in enumerate(tqdm(fresh, desc="Chunking", unit="article", disable=not show_progress)):
-            spans = chunk_article(art, embedder, chunk_settings)
-            if not spans:
+            chunking = chunk_article(art, embedder, chunk_settings)
+            if not chunking.passages:
                 report.results.append(FileResult(art.origin or "?", "rejected", "no text to index"))
                 continue
-            chunked.append(Chunked(art, spans))
+            chunked.append(Chunked(art, chunking))
             if progress:
                 progress("chunking", i + 1, len(fresh))
         if not chunked:
             return report
 
-        texts = [index_text(c.article, c.article.text[s:e]) for c in chunked for s, e in c.spans]
+        texts = [index_text(c.article, c.article.text[p.start : p.end]) for c in chunked for p in c.chunking.passages]
+        unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
         t0 = time.perf_counter()
-        new_vectors = _embed_with_progress(embedder, texts, progress, show_progress)
-        log.info("embedded %d passages in %.1fs", len(texts), time.perf_counter() - t0)
+        new_vectors = _embed_with_progress(embedder, texts, progress, show_progress, "passages")
+        new_unit_vectors = _embed_with_progress(embedder, unit_texts, progress, show_progress, "sentences")
+        log.info(
+            "embedded %d passages and %d sentences in %.1fs",
+            len(texts),
+            len(unit_texts),
+            time.perf_counter() - t0,
+        )
 
         builder = GenerationBuilder(root, base)
         try:
-            rows = []
-            for c in chunked:
-                row = builder.add_article(c.article)
-                rows.extend((row, s, e) for s, e in c.spans)
-            new_passages = np.array(rows, dtype=PASSAGE_DTYPE)
+            unit_base = len(base.units) if base is not None else 0
+            new_passages, new_units = _tables(builder, chunked, unit_base)
             if base is not None:
                 passages = np.concatenate([base.passages, new_passages])
                 vectors = np.concatenate([np.asarray(base.vectors), new_vectors])
+                units = np.concatenate([base.units, new_units])
+                unit_vectors = np.concatenate([np.asarray(base.unit_vectors), new_unit_vectors.astype(np.float16)])
             else:
                 passages, vectors = new_passages, new_vectors
+                units, unit_vectors = new_units, new_unit_vectors
             index_type = choose_index_type(settings.index_type, len(passages))
             if base is not None and base.manifest.index_type == index_type:
                 # Incremental: add only the new vectors to a copy of the live index.
@@ -193,7 +200,7 @@ def ingest_articles(
                 created_at=time.time(),
                 embedding_backend=settings.embedding_backend,
             )
-            builder.commit(manifest, passages, vectors, faiss_index, bm25)
+            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25)
         except BaseException:
             builder.abort()
             raise
@@ -202,22 +209,40 @@ def ingest_articles(
         collect_garbage(root)
         for c in chunked:
             report.results.append(
-                FileResult(c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.spans))
+                FileResult(
+                    c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.chunking.passages)
+                )
             )
         if progress:
             progress("done", 1, 1)
         return report
 
 
-def _embed_with_progress(embedder, texts, progress, show_progress) -> np.ndarray:
+def _tables(builder: GenerationBuilder, chunked: list[Chunked], unit_base: int) -> tuple[np.ndarray, np.ndarray]:
+    """Passage and unit rows for new articles; unit indices continue after ``unit_base``."""
+    p_rows, u_rows = [], []
+    for c in chunked:
+        row = builder.add_article(c.article)
+        first = unit_base + len(u_rows)
+        starts = np.array([u.start for u in c.chunking.units])
+        ends = np.array([u.end for u in c.chunking.units])
+        u_rows.extend((row, u.start, u.end) for u in c.chunking.units)
+        for p in c.chunking.passages:
+            lo = int(np.searchsorted(starts, p.start, side="left"))
+            hi = int(np.searchsorted(ends, p.end, side="right"))
+            p_rows.append((row, p.start, p.end, first + lo, first + hi))
+    return np.array(p_rows, dtype=PASSAGE_DTYPE), np.array(u_rows, dtype=UNIT_DTYPE)
+
+
+def _embed_with_progress(embedder, texts, progress, show_progress, what: str) -> np.ndarray:
     batch = max(1, embedder.settings.embedding_batch_size) * 8
     out = []
-    with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not show_progress) as bar:
+    with tqdm(total=len(texts), desc=f"Embedding {what}", unit=what[:-1], disable=not show_progress) as bar:
         for i in range(0, len(texts), batch):
             out.append(embedder.embed(texts[i : i + batch]))
             bar.update(len(texts[i : i + batch]))
             if progress:
-                progress("embedding", min(i + batch, len(texts)), len(texts))
+                progress(f"embedding {what}", min(i + batch, len(texts)), len(texts))
     return np.concatenate(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
@@ -236,8 +261,16 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
         rows = {base.row_by_id[a] for a in article_ids}
         removed = [base.meta_by_row[r] for r in rows]
         keep = ~np.isin(base.passages["article_row"], list(rows))
-        passages = base.passages[keep]
+        keep_units = ~np.isin(base.units["article_row"], list(rows))
+        # Old unit index -> new unit index once the removed units are gone.
+        new_index = np.cumsum(keep_units) - 1
+        passages = base.passages[keep].copy()
+        if len(passages):
+            passages["unit_lo"] = new_index[passages["unit_lo"]]
+            passages["unit_hi"] = new_index[passages["unit_hi"] - 1] + 1
         vectors = np.asarray(base.vectors)[keep]
+        units = base.units[keep_units]
+        unit_vectors = np.asarray(base.unit_vectors)[keep_units]
         builder = GenerationBuilder(root, base)
         try:
             builder.delete_articles(article_ids)
@@ -258,7 +291,7 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
                     "index_type": index_type,
                 }
             )
-            builder.commit(manifest, passages, vectors, faiss_index, bm25)
+            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25)
         except BaseException:
             builder.abort()
             raise

@@ -164,7 +164,8 @@ class Retriever:
             for src in named:
                 sub = self._source_mask(src)
                 lists.append(self._ranked(query, qvec, mode, depth, sub, timings))
-            scores = _rrf(lists, [1.0] + [1.0] * len(named), self.settings.rrf_k)
+            orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
+            scores = _rrf(orders, [1.0] * len(orders), self.settings.rrf_k)
             timings.fuse_ms += (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
@@ -207,9 +208,26 @@ class Retriever:
         b_ids, _ = self._bm25(query, depth, mask)
         timings.bm25_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        fused = _rrf([dict.fromkeys(d_ids, 0.0), dict.fromkeys(b_ids, 0.0)], [1.0, 1.0], self.settings.rrf_k, ranked=True, orders=[d_ids, b_ids])
+        # Third list: each candidate ranked by its best-matching sentence. A
+        # passage embedding blurs a one-sentence fact into its neighbours; the
+        # sentence vectors (stored at ingest) bring it back into focus.
+        cands = list(dict.fromkeys(d_ids + b_ids))
+        s_ids = self._by_best_sentence(qvec, cands)
+        fused = _rrf([d_ids, b_ids, s_ids], [1.0, 1.0, 1.0], self.settings.rrf_k)
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return fused
+
+    def _by_best_sentence(self, qvec: np.ndarray, cands: list[int]) -> list[int]:
+        if not cands:
+            return []
+        p = self.snap.passages[np.array(cands)]
+        lo, hi = p["unit_lo"], p["unit_hi"]
+        lengths = hi - lo
+        idx = np.repeat(lo, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        sims = np.asarray(self.snap.unit_vectors[idx], dtype=np.float32) @ qvec
+        best = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+        order = np.argsort(-best, kind="stable")
+        return [cands[i] for i in order]
 
     def _dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
         import faiss
@@ -279,11 +297,10 @@ class Retriever:
         return chosen + [c for c in cand if c not in chosen]
 
 
-def _rrf(lists, weights, k, *, ranked: bool = False, orders=None) -> dict[int, float]:
-    """Weighted reciprocal rank fusion of rankings (dicts of id -> score, or explicit orders)."""
+def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
+    """Weighted reciprocal rank fusion of ranked id lists."""
     fused: dict[int, float] = {}
-    for i, (lst, w) in enumerate(zip(lists, weights)):
-        order = orders[i] if orders is not None else sorted(lst, key=lst.get, reverse=True)
+    for order, w in zip(orders, weights):
         for rank, pid in enumerate(order, 1):
             fused[pid] = fused.get(pid, 0.0) + w / (k + rank)
     return fused

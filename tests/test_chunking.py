@@ -24,8 +24,13 @@ def test_seed_passages_fit_the_model_and_cover_the_article(embedder):
     settings = Settings()
     for path in SEED_FILES.values():
         art = load_file(path, settings).articles[0]
-        spans = chunk_article(art, embedder, settings)
+        chunking = chunk_article(art, embedder, settings)
+        spans = [(p.start, p.end) for p in chunking.passages]
         assert spans
+        # Sentence units tile the passages: each passage is a run of whole units.
+        starts = {u.start for u in chunking.units}
+        ends = {u.end for u in chunking.units}
+        assert all(s in starts and e in ends for s, e in spans)
         from rag.index import index_text
 
         full = [index_text(art, art.text[s:e]) for s, e in spans]
@@ -41,7 +46,7 @@ def test_seed_passages_fit_the_model_and_cover_the_article(embedder):
 
 def test_overlap_shares_trailing_sentences(embedder):
     text = " ".join(f"Sentence number {i} talks about the bridge and the council vote." for i in range(80))
-    spans = chunk_text(text, embedder.count_tokens, max_tokens=64, overlap_tokens=20)
+    spans = chunk_text(text, embedder.count_tokens, max_tokens=64, overlap_tokens=20).passages
     assert len(spans) > 3
     assert all(b.start < a.end for a, b in zip(spans, spans[1:]))  # real overlap
     assert max(embedder.count_tokens([text[s.start : s.end] for s in spans])) <= 62
@@ -53,6 +58,6 @@ def test_over_long_sentence_is_cut_within_budget(embedder):
     spans = chunk_text(
         text, embedder.count_tokens, max_tokens=128, overlap_tokens=0,
         token_offsets=lambda p: tok(p, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"],
-    )
+    ).passages
     assert max(embedder.count_tokens([text[s.start : s.end] for s in spans])) <= 126
     assert text[spans[-1].start : spans[-1].end].endswith("end.")
