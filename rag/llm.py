@@ -243,6 +243,37 @@ def load_llama(path: Path | None, n_ctx: int = LLAMA_N_CTX) -> _LoadedLlama:
     return loaded
 
 
+def avoid_amx_crash() -> bool:
+    """Stop llama.cpp from repacking weights for Intel AMX; True if it had to.
+
+    Builds compiled for a CPU with AMX (the default native build on Sapphire Rapids
+    and later) put K-quant weights in an AMX buffer whose matmul segfaults on the
+    first token on some machines, this one included (llama.cpp issue #20824, closed
+    unfixed). ``Llama()`` exposes no switch for extra buffer types, so wrap the
+    default model parameters it starts from. Weights then use the plain CPU kernels.
+    Process-wide and idempotent; call before any ``Llama`` is created.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as low_level
+
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info():
+        return False
+    defaults = low_level.llama_model_default_params
+    if getattr(defaults, "_rag_no_extra_bufts", False):
+        return True
+
+    def no_extra_buffer_types() -> Any:
+        params = defaults()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    no_extra_buffer_types._rag_no_extra_bufts = True  # type: ignore[attr-defined]
+    low_level.llama_model_default_params = no_extra_buffer_types
+    log.info("llama.cpp build uses AMX: weight repacking disabled to avoid its crash")
+    return True
+
+
 def _open_llama(path: Path, n_ctx: int) -> Any:
     try:
         from llama_cpp import Llama
@@ -251,6 +282,7 @@ def _open_llama(path: Path, n_ctx: int) -> Any:
             "llama-cpp-python is not installed: pip install 'article-rag[llama]' "
             "or use answer mode 'openai' with a server."
         ) from exc
+    avoid_amx_crash()
     threads = _cpu_count()
     log.info("loading %s (n_ctx=%d, %d threads)", path, n_ctx, threads)
     try:

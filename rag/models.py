@@ -88,3 +88,12 @@ class IngestReport:
     @property
     def rejected(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "rejected"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str
+    query: str | None = None  # the standalone question it was rewritten to, if any

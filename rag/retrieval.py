@@ -18,6 +18,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from .answer_types import answer_type, holds_answer_type
 from .embeddings import Embedder
 from .errors import RagError
 from .index import IndexSnapshot
@@ -39,16 +40,57 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+@lru_cache(maxsize=1)
+def _stopwords() -> list[str]:
+    # NLTK-style English list (includes question words such as "what", "who").
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return list(STOPWORDS_EN_PLUS)
+
+
 def bm25_tokenize(texts: list[str]):
     import bm25s
 
-    return bm25s.tokenize(texts, stemmer=_stemmer(), stopwords="en", show_progress=False)
+    return bm25s.tokenize(texts, stemmer=_stemmer(), stopwords=_stopwords(), show_progress=False)
 
 
 def bm25_query_tokens(query: str) -> list[str]:
     import bm25s
 
-    return bm25s.tokenize([query], stemmer=_stemmer(), stopwords="en", return_ids=False, show_progress=False)[0]
+    return bm25s.tokenize(
+        [query], stemmer=_stemmer(), stopwords=_stopwords(), return_ids=False, show_progress=False
+    )[0]
+
+
+_WORDS = re.compile(r"\w+(?:[-‐‑]\w+)*")
+
+
+def sentence_terms(text: str) -> list[str]:
+    """Stemmed content words for sentence-level matching, compounds kept whole.
+
+    "long-range" stays one term so that a question about a missile's "range" is
+    not answered by every sentence that mentions long-range missiles.
+    """
+    stem = _stemmer().stemWord
+    stop = _stopword_set()
+    out = []
+    for w in _WORDS.findall(text.lower()):
+        parts = [p for p in re.split(r"[-‐‑]", w) if p]
+        if len(parts) == 1:
+            if len(w) > 1 and w not in stop:
+                out.append(stem(w))
+        else:
+            out.append("-".join(stem(p) for p in parts))
+    return list(dict.fromkeys(out))
+
+
+# Words that frame a question rather than name its topic ("What is the name of ...").
+_FRAMING = frozenset({"name", "call", "happen", "say", "said", "accord", "report"})
+
+
+@lru_cache(maxsize=1)
+def _stopword_set() -> frozenset[str]:
+    return frozenset(_stopwords())
 
 
 # -- filters --------------------------------------------------------------------
@@ -120,6 +162,20 @@ class Retriever:
             dtype=np.int64,
         )
         self._sources = sorted({s for s in self._source_by_row if s}, key=len, reverse=True)
+        self._idf = self._compute_idf()
+        self._unit_terms: dict[int, frozenset[str]] = {}
+
+    def _compute_idf(self) -> np.ndarray:
+        """BM25 IDF per vocabulary term, from the document frequencies in the bm25s matrix."""
+        bm = self.snap.bm25
+        if bm is None:
+            return np.zeros(0, dtype=np.float32)
+        indptr = np.asarray(bm.scores["indptr"])
+        # bm25s keeps a trailing "" entry in its vocabulary that has no column.
+        df = np.zeros(len(bm.vocab_dict), dtype=np.float64)
+        df[: len(indptr) - 1] = np.diff(indptr)
+        n = float(bm.scores["num_docs"])
+        return np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
 
     # -- public ------------------------------------------------------------
     def search(
@@ -170,6 +226,8 @@ class Retriever:
 
         t = time.perf_counter()
         order = sorted(scores, key=scores.get, reverse=True)
+        if self.settings.article_diversity < 1.0:
+            order = self._diversify(order, scores, k)
         if use_mmr and qvec is not None:
             order = self._mmr(qvec, order[: max(k * 4, 20)], k)
         hits = []
@@ -177,6 +235,26 @@ class Retriever:
             hits.append(SearchHit(rank, float(scores[pid]), self.snap.passage(pid), self.snap.passage_meta(pid)))
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return SearchResult(hits, timings)
+
+    def _diversify(self, order: list[int], scores: dict[int, float], k: int) -> list[int]:
+        """Greedy re-ranking that discounts each further passage from an already listed article.
+
+        Questions over news often need several articles (and a list of ten passages
+        from one article repeats itself); a multiplicative discount keeps a clearly
+        better second passage while letting other articles in.
+        """
+        decay = self.settings.article_diversity
+        pool = order[: max(k * 5, 50)]
+        seen: dict[int, int] = {}
+        out: list[int] = []
+        rows = {pid: int(self._row_of[pid]) for pid in pool}
+        while pool and len(out) < k:
+            best = max(pool, key=lambda pid: scores[pid] * decay ** seen.get(rows[pid], 0))
+            out.append(best)
+            pool.remove(best)
+            seen[rows[best]] = seen.get(rows[best], 0) + 1
+        taken = set(out)
+        return out + [pid for pid in order if pid not in taken]
 
     def sources_in(self, query: str) -> list[str]:
         """Publisher names from the index that the question mentions."""
@@ -212,22 +290,79 @@ class Retriever:
         # passage embedding blurs a one-sentence fact into its neighbours; the
         # sentence vectors (stored at ingest) bring it back into focus.
         cands = list(dict.fromkeys(d_ids + b_ids))
-        s_ids = self._by_best_sentence(qvec, cands)
+        s_ids = self._by_best_sentence(query, qvec, cands)
         fused = _rrf([d_ids, b_ids, s_ids], [1.0, 1.0, 1.0], self.settings.rrf_k)
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return fused
 
-    def _by_best_sentence(self, qvec: np.ndarray, cands: list[int]) -> list[int]:
+    def _by_best_sentence(self, query: str, qvec: np.ndarray, cands: list[int]) -> list[int]:
         if not cands:
             return []
         p = self.snap.passages[np.array(cands)]
-        lo, hi = p["unit_lo"], p["unit_hi"]
-        lengths = hi - lo
-        idx = np.repeat(lo, lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-        sims = np.asarray(self.snap.unit_vectors[idx], dtype=np.float32) @ qvec
-        best = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+        lengths = p["unit_hi"] - p["unit_lo"]
+        idx = np.concatenate([np.arange(lo, hi) for lo, hi in zip(p["unit_lo"], p["unit_hi"])])
+        scores = self.score_units(query, qvec, idx)
+        best = np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
         order = np.argsort(-best, kind="stable")
         return [cands[i] for i in order]
+
+    # -- sentence scoring (shared with the extractive answerer) ------------------
+    def query_terms(self, query: str, *, with_unknown: bool = False) -> tuple[list[str], np.ndarray]:
+        """Content words of the question (see :func:`sentence_terms`) with their IDF.
+
+        Words the index has never seen get the highest IDF when ``with_unknown``
+        (a question about "population" over articles that never say it), and are
+        dropped otherwise.
+        """
+        vocab = self.snap.bm25.vocab_dict if self.snap.bm25 is not None else {}
+        top = float(self._idf.max()) if len(self._idf) else 1.0
+        terms, idf = [], []
+        for t in sentence_terms(query):
+            if t in _FRAMING:
+                continue
+            parts = [vocab[p] for p in t.split("-") if p in vocab]
+            if parts:
+                terms.append(t)
+                idf.append(max(float(self._idf[i]) for i in parts))
+            elif with_unknown:
+                terms.append(t)
+                idf.append(top)
+        return terms, np.array(idf, dtype=np.float32)
+
+    def unit_terms(self, unit: int) -> frozenset[str]:
+        """Stemmed words of a sentence unit (cached: answers reuse the same units)."""
+        got = self._unit_terms.get(unit)
+        if got is None:
+            got = frozenset(sentence_terms(self.unit_text(unit)))
+            if len(self._unit_terms) > 200_000:
+                self._unit_terms.clear()
+            self._unit_terms[unit] = got
+        return got
+
+    def unit_text(self, unit: int) -> str:
+        u = self.snap.units[unit]
+        return self.snap.article_text(int(u["article_row"]))[int(u["start"]) : int(u["end"])]
+
+    def score_units(self, query: str, qvec: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Dense similarity of each sentence plus the IDF-weighted share of question words it holds.
+
+        Embeddings of a short question match topical sentences ("What are Tomahawk
+        missiles?") as well as answering ones; the lexical share rewards sentences
+        that hold the question's rare words ("range").
+        """
+        scores = np.asarray(self.snap.unit_vectors[units], dtype=np.float32) @ qvec
+        terms, idf = self.query_terms(query)
+        if terms and idf.sum() > 0:
+            lex = np.array(
+                [float(sum(w for t, w in zip(terms, idf) if t in self.unit_terms(int(u)))) for u in units],
+                dtype=np.float32,
+            ) / float(idf.sum())
+            scores = scores + self.settings.lexical_weight * lex
+        kind = answer_type(query)
+        if kind != "other":
+            fits = np.array([holds_answer_type(self.unit_text(int(u)), kind) for u in units], dtype=np.float32)
+            scores = scores + self.settings.answer_type_weight * fits
+        return scores
 
     def _dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
         import faiss

@@ -47,10 +47,17 @@ class Settings(BaseSettings):
     top_k: int = 10
     rrf_k: int = 60
     candidates: int = 100  # per ranked list, before fusion
+    lexical_weight: float = 1.0  # weight of question-word coverage in sentence scores
+    answer_type_weight: float = 0.3  # bonus for sentences that can hold the expected answer
+    sentence_candidates: int = 40  # passages per list whose sentences are scored
+    article_diversity: float = 0.8  # score multiplier per passage already listed from the same article
     mmr: bool = False
     mmr_lambda: float = 0.7
 
     # Answering
+    abstain_threshold: float = 0.9  # best sentence's dense similarity + question-word coverage
+    answer_margin: float = 0.25  # extra sentences must score within this of the best
+    duplicate_similarity: float = 0.85  # sentences this similar say the same thing
     answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"
     llm_model_path: Path | None = None  # GGUF file for llama.cpp
     llm_base_url: str | None = None  # OpenAI-compatible server
