@@ -135,6 +135,106 @@ def cmd_app(args) -> int:
     return 0
 
 
+def _answer_settings(args, engine):
+    overrides = {}
+    if getattr(args, "llm", None):
+        overrides["answer_mode"] = args.llm
+    for flag, field in (("llm_model_path", "llm_model_path"), ("llm_base_url", "llm_base_url"), ("llm_model", "llm_model")):
+        if getattr(args, flag, None):
+            overrides[field] = getattr(args, flag)
+    if getattr(args, "k", None):
+        overrides["top_k"] = args.k
+    if getattr(args, "mode", None):
+        overrides["retrieval_mode"] = args.mode
+    return engine.settings.model_copy(update=overrides)
+
+
+def _print_answer(answer, *, stream_text: bool = False) -> None:
+    if not stream_text:
+        print(answer.answer)
+    if answer.flagged:
+        print("(warning: the model's answer cites none of the passages; treat it as unsupported)")
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            meta = " · ".join(x for x in (c.source, (c.published_at or "")[:10]) if x)
+            print(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+            print(f"    “{' '.join(c.quote.split())}”")
+            if c.url:
+                print(f"    {c.url}")
+    elif answer.abstained and answer.related:
+        print("\nClosest passages:")
+        for r in answer.related[:3]:
+            print(f"  - {r.title} ({r.source or 'unknown source'}): {' '.join(r.text.split())[:200]}…")
+
+
+def _run_question(engine, chain, question, history, settings, *, as_json: bool):
+    from .chain import DoneEvent, TextEvent, stream
+
+    streaming = settings.answer_mode != "extractive" and not as_json
+    answer = None
+    for event in stream(engine, question, history, settings, chain):
+        if streaming and isinstance(event, TextEvent):
+            print(event.text, end="", flush=True)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if streaming:
+            print("\n\n" + answer.answer)  # the checked answer: invalid markers removed
+        _print_answer(answer)
+    return answer
+
+
+def cmd_ask(args) -> int:
+    from .chain import build_chain
+
+    engine = _engine(args)
+    settings = _answer_settings(args, engine)
+    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from .chain import build_chain
+    from .models import Turn
+
+    engine = _engine(args)
+    ensure_seed_index(engine)
+    settings = _answer_settings(args, engine)
+    chain = build_chain(engine)
+    history: list[Turn] = []
+    print("Ask about your articles. Empty line or Ctrl-D to quit; /new starts a new conversation.")
+    while True:
+        try:
+            q = input("\nyou> ").strip()
+        except EOFError:
+            break
+        if not q:
+            break
+        if q == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        try:
+            answer = _run_question(engine, chain, q, history, settings, as_json=False)
+        except RagError as exc:
+            print(f"error: {exc}")
+            continue
+        history.append(Turn(q, answer.answer, answer.query))
+    return 0
+
+
+def _add_llm_flags(p) -> None:
+    p.add_argument("--llm", choices=["extractive", "llamacpp", "openai"], help="answerer (default extractive)")
+    p.add_argument("--llm-model-path", dest="llm_model_path", help="GGUF file for --llm llamacpp")
+    p.add_argument("--llm-base-url", dest="llm_base_url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--llm-model", dest="llm_model", help="model name on the server")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", help="index folder (default ./index or $RAG_INDEX)")
@@ -169,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("remove", parents=[common], help="remove articles by id")
     s.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID")
     s.set_defaults(func=cmd_remove)
+
+    s = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true", help="print the typed answer as JSON")
+    _add_llm_flags(s)
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("chat", parents=[common], help="a conversation in the terminal")
+    _add_llm_flags(s)
+    s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")
     s.set_defaults(func=cmd_app)

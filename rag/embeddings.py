@@ -64,6 +64,9 @@ class Embedder:
         # which the CLI's `articles`/`remove` commands never need.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every start
 
         try:
             return SentenceTransformer(self.path, device="cpu")

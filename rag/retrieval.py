@@ -85,7 +85,7 @@ def sentence_terms(text: str) -> list[str]:
 
 
 # Words that frame a question rather than name its topic ("What is the name of ...").
-_FRAMING = frozenset({"name", "call", "happen", "say", "said", "accord", "report"})
+_FRAMING = frozenset({"name", "call", "happen", "say", "said", "accord", "report", "mani", "much"})
 
 
 @lru_cache(maxsize=1)

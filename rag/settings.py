@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     mmr_lambda: float = 0.7
 
     # Answering
-    abstain_threshold: float = 0.9  # best sentence's dense similarity + question-word coverage
+    abstain_threshold: float = 0.95  # see ExtractiveAnswerer.confidence
     answer_margin: float = 0.25  # extra sentences must score within this of the best
     duplicate_similarity: float = 0.85  # sentences this similar say the same thing
     answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"
