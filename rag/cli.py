@@ -226,6 +226,12 @@ def cmd_chat(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from eval.run import run_from_args
+
+    return run_from_args(args)
+
+
 def _add_llm_flags(p) -> None:
     p.add_argument("--llm", choices=["extractive", "llamacpp", "openai"], help="answerer (default extractive)")
     p.add_argument("--llm-model-path", dest="llm_model_path", help="GGUF file for --llm llamacpp")
@@ -282,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")
     s.set_defaults(func=cmd_app)
+
+    from eval.run import add_arguments as add_eval_arguments
+
+    s = sub.add_parser("eval", help="evaluate configurations on a question set (writes a report)")
+    add_eval_arguments(s)
+    s.set_defaults(func=cmd_eval)
     return p
 
 

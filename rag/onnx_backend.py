@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 # Bump when the exported graph changes, so stale cached exports are not reused.
 EXPORT_VERSION = 1
 OPSET = 17
-# SmoothQuant migration strength for int8 (0 turns it off).
-SMOOTH_ALPHA = 0.5
 BACKENDS = ("onnx", "onnx-int8")
 # Minimum cosine between the exported model and torch on the check sentences.
 MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95}
@@ -61,31 +59,6 @@ _CHECK_TEXTS = [
     "ok",
     # Longer than max_seq_length: checks truncation and long padded batches.
     " ".join(["The central bank raised interest rates again to curb inflation."] * 40),
-]
-# Calibration for the int8 activation rescaling (news-like, short to long).
-_CALIBRATION_TEXTS = [
-    "What did the central bank say about inflation?",
-    "Which outlet reported the merger first, TechCrunch or The Verge?",
-    "Apple shares rose 3% after the company beat revenue estimates for the quarter.",
-    "The Premier League club confirmed the sacking of its manager after a run of five defeats.",
-    "Israel and Hamas agreed to a temporary ceasefire, allowing aid trucks to enter Gaza "
-    "through the Rafah crossing on Saturday morning.",
-    "OpenAI's board removed Sam Altman as chief executive on Friday, saying he had not been "
-    "consistently candid in his communications; days later he returned after most staff "
-    "threatened to resign and join Microsoft.",
-    "Bitcoin climbed above $40,000 for the first time since April 2022 as investors bet that "
-    "regulators would approve exchange-traded funds holding the cryptocurrency.",
-    "Storms brought flooding to coastal towns, closing roads and schools; officials urged "
-    "residents to stay indoors until the water receded.",
-    " ".join(
-        [
-            "The quarterly report showed revenue of $19.2 billion, up 12% from a year earlier,",
-            "driven by cloud services and advertising, while operating costs fell as the company",
-            "cut jobs and closed offices. Analysts had expected weaker results given the slowdown",
-            "in consumer spending, and the shares jumped in after-hours trading.",
-        ]
-        * 4
-    ),
 ]
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
@@ -256,7 +229,7 @@ class OnnxEmbedder(Embedder):
                   "pooling": self._layout["pooling"]}
         if self.backend == "onnx-int8":
             recipe.update(
-                weights="s8", per_channel=True, weight_bits=8 if has_vnni() else 7, smooth_alpha=SMOOTH_ALPHA
+                weights="s8", per_channel=True, weight_bits=8 if has_vnni() else 7
             )
         return recipe
 
@@ -312,14 +285,7 @@ class OnnxEmbedder(Embedder):
         with torch.no_grad():
             reference = module(torch.from_numpy(check_ids), torch.from_numpy(check_mask)).numpy()
         if self.backend == "onnx-int8":
-            calib = _pad(self._encode(_CALIBRATION_TEXTS + list(_CHECK_TEXTS)))
-            _quantise_linears(
-                module,
-                bits=recipe["weight_bits"],
-                per_channel=recipe["per_channel"],
-                smooth_alpha=recipe["smooth_alpha"],
-                calibration=tuple(torch.from_numpy(a) for a in calib),
-            )
+            _quantise_linears(module, bits=recipe["weight_bits"], per_channel=recipe["per_channel"])
         ids, mask = _pad(self._encode(list(_CHECK_TEXTS[:2])))  # a padded trace example
         with _exporter_without_onnx_package(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -481,24 +447,14 @@ def _build_torch_module(model_dir: Path, pooling: str):
     return Pooled(encoder.eval()).eval()
 
 
-def _quantise_linears(
-    model,
-    *,
-    bits: int,
-    per_channel: bool,
-    smooth_alpha: float = 0.0,
-    calibration: tuple | None = None,
-    keep_float: Sequence[str] = (),
-) -> None:
+def _quantise_linears(model, *, bits: int, per_channel: bool) -> None:
     """Replace each ``nn.Linear`` of ``model`` with a dynamic u8 x s8 matmul.
 
-    Weights: symmetric int8 (per output channel with ``per_channel``). Activations
-    are quantised per tensor at run time, so a few outlier input channels (BERT's
-    post-attention LayerNorm has one ~15x the median) cost the others precision.
-    With ``smooth_alpha`` > 0 and ``calibration`` inputs, a Linear whose input has
-    such outliers and is not shared with other Linears gets SmoothQuant's rescaling:
-    the input is divided per channel by ``s`` (one Mul in the graph) and the weight
-    rows multiplied by it, with ``s = act_max**a / w_max**(1-a)``.
+    Weights: symmetric int8 (per output channel with ``per_channel``); activations
+    are quantised per tensor at run time by ``DynamicQuantizeLinear``. (Tried and
+    dropped: per-tensor weights, cosine ~0.94; uint8 weights, as accurate but ~1.6x
+    slower; SmoothQuant-style rescaling of outlier input channels, no better;
+    keeping the FFN input projection in float, +0.002 cosine for ~25% speed.)
     """
     import torch
 
@@ -518,13 +474,9 @@ def _quantise_linears(
             return g.op("Add", g.op("Mul", accf, g.op("Mul", x_scale, scale)), bias)
 
     class QuantLinear(torch.nn.Module):
-        def __init__(self, lin: torch.nn.Linear, smooth):
+        def __init__(self, lin: torch.nn.Linear):
             super().__init__()
             w = lin.weight.detach().t().contiguous().float()  # [in, out]
-            self.smooth = smooth is not None
-            if self.smooth:
-                w = w * smooth[:, None]
-                self.register_buffer("inv_smooth", (1.0 / smooth).float())
             amax = w.abs().amax(0) if per_channel else w.abs().max().expand(w.shape[1])
             scale = (amax / qmax).clamp(min=1e-12)
             wq = torch.round(w / scale).clamp(-qmax, qmax).to(torch.int8)
@@ -537,50 +489,9 @@ def _quantise_linears(
             self.register_buffer("bias", bias.clone())
 
         def forward(self, x):
-            if self.smooth:
-                x = x * self.inv_smooth
             return DynQuantMatMul.apply(x, self.wq, self.scale, self.zero, self.bias)
 
-    targets = []
-    for parent_name, parent in list(model.named_modules()):
+    for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            full = f"{parent_name}.{name}" if parent_name else name
-            if isinstance(child, torch.nn.Linear) and not any(re.search(p, full) for p in keep_float):
-                targets.append((parent, name, full, child))
-
-    smooth: dict[str, torch.Tensor] = {}
-    if smooth_alpha > 0 and calibration is not None:
-        act_max: dict[str, torch.Tensor] = {}
-        readers: dict[int, set[str]] = {}
-        alive = []  # keeps inputs alive so that no two tensors share an id()
-        hooks = []
-
-        def hook(full):
-            def record(mod, inputs, output):
-                x = inputs[0].detach()
-                m = x.abs().reshape(-1, x.shape[-1]).amax(0)
-                act_max[full] = torch.maximum(act_max[full], m) if full in act_max else m
-                alive.append(inputs[0])
-                readers.setdefault(id(inputs[0]), set()).add(full)
-
-            return record
-
-        for _, _, full, child in targets:
-            hooks.append(child.register_forward_hook(hook(full)))
-        try:
-            with torch.no_grad():
-                model(*calibration)
-        finally:
-            for h in hooks:
-                h.remove()
-        shared = {n for names in readers.values() if len(names) > 1 for n in names}
-        for _, _, full, child in targets:
-            a = act_max.get(full)
-            if a is None or full in shared or float(a.max() / a.median().clamp(min=1e-6)) < 6.0:
-                continue
-            w_max = child.weight.detach().abs().amax(0).float()  # per input channel
-            s = a.clamp(min=1e-5).pow(smooth_alpha) / w_max.clamp(min=1e-5).pow(1 - smooth_alpha)
-            smooth[full] = s.clamp(min=1e-3, max=1e3)
-
-    for parent, name, full, child in targets:
-        setattr(parent, name, QuantLinear(child, smooth.get(full)))
+            if isinstance(child, torch.nn.Linear):
+                setattr(parent, name, QuantLinear(child))

@@ -115,6 +115,27 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DAY_MONTH_YEAR = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def dates_in(query: str) -> list[date]:
+    """Calendar days a question names ("published on October 5, 2023", "2023-10-05")."""
+    found: list[date] = []
+    for m in _DAY_MONTH_YEAR.finditer(query):
+        try:
+            found.append(datetime.strptime(f"{m.group(1)} {m.group(2)} {m.group(3)}", "%B %d %Y").date())
+        except ValueError:
+            pass
+    for m in _ISO_DAY.finditer(query):
+        try:
+            found.append(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+        except ValueError:
+            pass
+    return list(dict.fromkeys(found))
+
+
 def parse_date_arg(value: str | None) -> date | None:
     """Parse a user-given date (YYYY-MM-DD) or raise a clear error."""
     if not value:
@@ -211,17 +232,18 @@ class Retriever:
             timings.embed_ms = (time.perf_counter() - t) * 1000
         scores = self._ranked(query, qvec, mode, depth, mask, timings)
 
-        # Per-source sub-searches: a question naming several publishers needs
-        # evidence from each; without this one loud source can fill the list.
-        named = self.sources_in(query) if mask is None else []
-        if len(named) >= 1:
+        # Per-source and per-date sub-searches: a question naming several
+        # publishers ("... according to TechCrunch and The Verge") or publication
+        # days needs evidence from each; without this one loud source fills the list.
+        subs = self._metadata_masks(query) if mask is None and self.settings.metadata_subqueries else []
+        if subs:
             t = time.perf_counter()
             lists = [scores]
-            for src in named:
-                sub = self._source_mask(src)
+            for sub in subs:
                 lists.append(self._ranked(query, qvec, mode, depth, sub, timings))
             orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
-            scores = _rrf(orders, [1.0] * len(orders), self.settings.rrf_k)
+            weights = [1.0] + [self.settings.subquery_weight] * len(subs)
+            scores = _rrf(orders, weights, self.settings.rrf_k)
             timings.fuse_ms += (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
@@ -255,6 +277,14 @@ class Retriever:
             seen[rows[best]] = seen.get(rows[best], 0) + 1
         taken = set(out)
         return out + [pid for pid in order if pid not in taken]
+
+    def _metadata_masks(self, query: str) -> list[np.ndarray]:
+        masks = [self._source_mask(src) for src in self.sources_in(query)]
+        for day in dates_in(query):
+            m = (self._day_by_row == day.toordinal())[self._row_of]
+            if m.any():
+                masks.append(m)
+        return [m for m in masks if m.any()]
 
     def sources_in(self, query: str) -> list[str]:
         """Publisher names from the index that the question mentions."""

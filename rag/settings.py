@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     lexical_weight: float = 1.0  # weight of question-word coverage in sentence scores
     answer_type_weight: float = 0.3  # bonus for sentences that can hold the expected answer
     sentence_candidates: int = 40  # passages per list whose sentences are scored
+    metadata_subqueries: bool = True  # extra searches restricted to sources/days the question names
+    subquery_weight: float = 1.0  # weight of each such search in the fusion
     article_diversity: float = 0.8  # score multiplier per passage already listed from the same article
     mmr: bool = False
     mmr_lambda: float = 0.7

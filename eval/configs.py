@@ -1,0 +1,88 @@
+"""Named configurations for ``rag eval --config NAME ...``.
+
+Each entry is a description plus overrides of :class:`rag.settings.Settings` fields,
+applied on top of the base settings (defaults, ``RAG_*`` environment variables,
+``.env``). Several configurations run on the same questions and are reported side
+by side.
+
+Overrides of the fields in :data:`INDEX_FIELDS` change what is stored in the index
+(chunk boundaries, vectors), so such a configuration gets its own index, built once
+and found again by its fingerprint. Every other field only changes retrieval or
+answering and shares the index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Settings that shape the index itself: part of the index fingerprint.
+INDEX_FIELDS = ("embedding_model", "embedding_backend", "chunk_max_tokens", "chunk_overlap_tokens", "index_type")
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {
+        "description": "the shipped settings: hybrid retrieval (dense + BM25 + best sentence, fused), top 10, article diversity 0.8",
+        "overrides": {},
+    },
+    "bm25": {
+        "description": "lexical retrieval only (BM25)",
+        "overrides": {"retrieval_mode": "bm25"},
+    },
+    "dense": {
+        "description": "embedding retrieval only (FAISS inner product)",
+        "overrides": {"retrieval_mode": "dense"},
+    },
+    "hybrid-k5": {
+        "description": "hybrid retrieval, only 5 passages retrieved (the @10 metrics then see 5)",
+        "overrides": {"top_k": 5},
+    },
+    "no-diversity": {
+        "description": "hybrid without the per-article discount (article_diversity 1.0)",
+        "overrides": {"article_diversity": 1.0},
+    },
+    "mmr": {
+        "description": "hybrid, re-ranked with maximal marginal relevance (lambda 0.7)",
+        "overrides": {"mmr": True},
+    },
+    "no-lexical": {
+        "description": "sentence scores without the question-word coverage term (lexical_weight 0), in retrieval and answering",
+        "overrides": {"lexical_weight": 0.0},
+    },
+    "no-answer-type": {
+        "description": "sentence scores without the expected-answer-type bonus (answer_type_weight 0)",
+        "overrides": {"answer_type_weight": 0.0},
+    },
+    "abstain-strict": {
+        "description": "abstains more readily (abstain_threshold 1.05 instead of 0.95)",
+        "overrides": {"abstain_threshold": 1.05},
+    },
+    "abstain-lenient": {
+        "description": "abstains less readily (abstain_threshold 0.85 instead of 0.95)",
+        "overrides": {"abstain_threshold": 0.85},
+    },
+    "chunks-128": {
+        "description": "smaller passages: 128 word pieces, overlap 32 (own index)",
+        "overrides": {"chunk_max_tokens": 128, "chunk_overlap_tokens": 32},
+    },
+    "onnx-int8": {
+        "description": "int8-quantised ONNX embeddings (own index)",
+        "overrides": {"embedding_backend": "onnx-int8"},
+    },
+}
+
+DEFAULT_CONFIGS = ("default",)
+
+
+def config_names() -> list[str]:
+    return list(CONFIGS)
+
+
+def overrides_for(name: str) -> dict[str, Any]:
+    return dict(CONFIGS[name]["overrides"])
+
+
+def description(name: str) -> str:
+    return CONFIGS[name]["description"]
+
+
+def changes_index(name: str) -> bool:
+    return any(k in INDEX_FIELDS for k in CONFIGS[name]["overrides"])
