@@ -39,6 +39,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "hybrid without the per-article discount (article_diversity 1.0)",
         "overrides": {"article_diversity": 1.0},
     },
+    "no-subqueries": {
+        "description": "hybrid without the extra searches restricted to the sources/days a question names",
+        "overrides": {"metadata_subqueries": False},
+    },
     "mmr": {
         "description": "hybrid, re-ranked with maximal marginal relevance (lambda 0.7)",
         "overrides": {"mmr": True},

@@ -131,9 +131,10 @@ def make_plots(results: dict, plots_dir: Path) -> list[Path]:
     for ax, (key, label) in zip(axes[0], metrics):
         grouped(ax, types, {n: [configs[n]["by_type"].get(t, {}).get(key) for t in types] for n in names})
         ax.set_title(label)
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(names), 6), fontsize=8, frameon=False)
     fig.suptitle("Metrics by question type (missing bar: not applicable)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     out.append(_save(fig, plots_dir / "by_type.png"))
     plt.close(fig)
 
@@ -141,8 +142,8 @@ def make_plots(results: dict, plots_dir: Path) -> list[Path]:
     rows = [(label, sec, key) for label, sec, key, _ in COMPARISON_ROWS]
     fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(rows) + 1.2 * len(names)), 4.5))
     grouped(ax, [r[0] for r in rows], {n: [_get(configs[n]["summary"], sec, key) for _, sec, key in rows] for n in names})
-    ax.legend(fontsize=8)
-    ax.set_title("Metrics by configuration")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Metrics by configuration (missing bar: not applicable)")
     fig.tight_layout()
     out.append(_save(fig, plots_dir / "by_config.png"))
     plt.close(fig)
@@ -151,10 +152,13 @@ def make_plots(results: dict, plots_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(LATENCY_ROWS), figsize=(4.5 * len(LATENCY_ROWS), 4), squeeze=False)
     for ax, (stage, label) in zip(axes[0], LATENCY_ROWS):
         data = [[r["timings"][f"{stage}_ms"] for r in configs[n]["records"] if f"{stage}_ms" in r["timings"]] for n in names]
-        if any(data):
+        values = [v for d in data for v in d if v > 0]
+        if values:
             ax.boxplot([d or [np.nan] for d in data], showfliers=True)
             ax.set_xticks(range(1, len(names) + 1))
             ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+            if max(values) / min(values) > 50:  # e.g. BM25 in 1 ms next to hybrid in 300 ms
+                ax.set_yscale("log")
         ax.set_title(f"{label} latency (ms)")
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

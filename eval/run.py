@@ -28,6 +28,7 @@ import json
 import logging
 import platform
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -46,8 +47,10 @@ OUT_ROOT = EVAL_DIR / "out"
 FINGERPRINT_FILE = "eval-fingerprint.json"
 FINGERPRINT_VERSION = 1
 # Modules whose behaviour decides what ends up in an index: a change to any of them
-# makes an old index stale, so their source is part of the fingerprint.
-INGEST_CODE = ("articles.py", "cleaning.py", "chunking.py", "ingest.py", "index.py", "embeddings.py", "onnx_backend.py")
+# makes an old index stale, so their source is part of the fingerprint (the ONNX
+# backend only for ONNX indexes).
+INGEST_CODE = ("articles.py", "cleaning.py", "chunking.py", "ingest.py", "index.py", "embeddings.py")
+ONNX_CODE = ("onnx_backend.py",)
 RETRIEVAL_DEPTH = 10  # the @10 metrics
 TEXT_CHARS = 300  # passage text kept per retrieved passage in results.json
 MULTIHOP_TYPES = {"comparison_query", "inference_query", "temporal_query", "null_query"}
@@ -86,13 +89,26 @@ def run_from_args(args) -> int:
         out=args.out,
         limit=args.limit,
         show_progress=not args.quiet,
-        argv=sys.argv,
+        argv=command_line(args),
     )
     print(run.summary_table)
     print()
     print(f"report:  {run.report_path}")
     print(f"results: {run.results_path}")
     return 0
+
+
+def command_line(args) -> list[str]:
+    """The run as a ``rag eval`` command (for the report's "reproduce" line)."""
+    cmd = ["rag", "eval", "--corpus", *map(str, args.corpus), "--questions", str(args.questions)]
+    if args.index:
+        cmd += ["--index", str(args.index)]
+    cmd += ["--config", *args.config]
+    if args.out:
+        cmd += ["--out", str(args.out)]
+    if args.limit:
+        cmd += ["--limit", str(args.limit)]
+    return cmd
 
 
 # ------------------------------------------------------------------------------ API
@@ -118,9 +134,14 @@ def run_eval(
     limit: int | None = None,
     show_progress: bool = True,
     base_settings=None,
+    embedder=None,
     argv: Sequence[str] | None = None,
 ) -> EvalRun:
     """Evaluate ``configs`` on ``questions`` over ``corpus``; write and return the results.
+
+    ``base_settings`` defaults to ``Settings()`` (defaults, ``RAG_*`` variables, .env);
+    each configuration's overrides apply on top. ``embedder``: an already loaded
+    embedding model for the base settings' model and backend, to share (tests).
 
     Expected problems (unreadable question set, missing corpus, unknown config) raise
     :class:`rag.errors.RagError` with a one-line message.
@@ -161,6 +182,8 @@ def run_eval(
             index_dirs[fp] = _index_dir_for(fp, base_fp, index)
 
     embedders: dict[tuple, Any] = {}
+    if embedder is not None:
+        embedders[(base.embedding_model, base.embedding_backend)] = embedder
     index_info: dict[str, dict] = {}
     config_results: dict[str, dict] = {}
     for name, s, fp, doc in plans:
@@ -274,12 +297,13 @@ def fingerprint(files: list[tuple[Path, str]], settings) -> tuple[str, dict[str,
     from rag.index import FORMAT_VERSION
 
     code_dir = Path(rag.__file__).resolve().parent
+    code = INGEST_CODE + (ONNX_CODE if settings.embedding_backend != "torch" else ())
     doc = {
         "version": FINGERPRINT_VERSION,
         "corpus": [_file_entry(p, n) for p, n in files],
         "settings": {k: _jsonable(getattr(settings, k)) for k in INDEX_FIELDS},
         "index_format": FORMAT_VERSION,
-        "code": {f: _sha256_file(code_dir / f)[:16] for f in INGEST_CODE if (code_dir / f).exists()},
+        "code": {f: _sha256_file(code_dir / f)[:16] for f in code if (code_dir / f).exists()},
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest(), doc
 
@@ -615,7 +639,7 @@ def _meta(started, corpus, files, questions_path, qs, base, index_info, argv, li
     meta = {
         "date": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(argv) if argv else None,
+        "command": shlex.join(argv) if argv else None,
         "corpus": {
             "paths": [str(p) for p in corpus],
             "files": len(files),

@@ -135,6 +135,20 @@ def cmd_app(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """The browser app (indexes seeds/ in the background on first run)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from ui.app import main as serve
+
+    engine = _engine(args)
+    engine.settings = _answer_settings(args, engine)  # defaults of each browser session's settings
+    try:
+        serve(args.host, args.port, args.auth or os.environ.get("RAG_AUTH") or None, engine=engine)
+    except OSError as exc:
+        raise RagError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+    return 0
+
+
 def _answer_settings(args, engine):
     overrides = {}
     if getattr(args, "llm", None):
@@ -289,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")
     s.set_defaults(func=cmd_app)
 
+    s = sub.add_parser("serve", parents=[common], help="the browser app (indexes seeds/ on first run)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others warn without --auth)")
+    s.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    s.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (or $RAG_AUTH)")
+    _add_llm_flags(s)
+    s.set_defaults(func=cmd_serve)
+
     from eval.run import add_arguments as add_eval_arguments
 
     s = sub.add_parser("eval", help="evaluate configurations on a question set (writes a report)")
@@ -301,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # llama.cpp's OpenMP threads spin while waiting; on a shared 2-core box that
+    # made generation ~5x slower. Must be set before llama_cpp is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,

@@ -11,6 +11,8 @@ checks the reply afterwards, because no prompt can guarantee a model obeys it.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import re
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-import httpx
 from langchain_core.exceptions import ModelError
 from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
 from langchain_core.messages import (
@@ -248,7 +249,7 @@ def avoid_amx_crash() -> bool:
 
     Builds compiled for a CPU with AMX (the default native build on Sapphire Rapids
     and later) put K-quant weights in an AMX buffer whose matmul segfaults on the
-    first token on some machines, this one included (llama.cpp issue #20824, closed
+    first token on some machines, the development VM included (llama.cpp #20824, closed
     unfixed). ``Llama()`` exposes no switch for extra buffer types, so wrap the
     default model parameters it starts from. Weights then use the plain CPU kernels.
     Process-wide and idempotent; call before any ``Llama`` is created.
@@ -309,6 +310,9 @@ def _to_llama_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLES.get(m.type, "user"), "content": str(m.text)} for m in messages]
 
 
+_CALL_OPTIONS = ("max_tokens", "temperature", "stop")  # per-call overrides we honour
+
+
 class LlamaCppChat(BaseChatModel):
     """A chat model over a shared in-process ``llama_cpp.Llama``.
 
@@ -336,7 +340,7 @@ class LlamaCppChat(BaseChatModel):
         params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature}
         if stop:
             params["stop"] = stop
-        params.update({k: v for k, v in kwargs.items() if k in ("max_tokens", "temperature", "stop")})
+        params.update({k: v for k, v in kwargs.items() if k in _CALL_OPTIONS})
         return params
 
     def _stream(
@@ -411,6 +415,7 @@ def _make_openai(settings: Settings) -> BaseChatModel:
             "No LLM server configured: set RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1) "
             "or OPENAI_API_KEY for api.openai.com."
         )
+    compatible_server = bool(settings.llm_base_url)
     return ChatOpenAI(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
@@ -420,9 +425,30 @@ def _make_openai(settings: Settings) -> BaseChatModel:
         # One quick retry at most: a user is waiting, and a dead server stays dead.
         max_retries=1,
         temperature=settings.llm_temperature,
-        max_tokens=settings.llm_max_tokens,
         streaming=True,
+        **_max_tokens_fields(settings.llm_max_tokens, compatible_server),
     )
+
+
+def _max_tokens_fields(limit: int, compatible_server: bool) -> dict[str, Any]:
+    """The reply-length limit in the field the server understands.
+
+    ChatOpenAI sends ``max_tokens`` as ``max_completion_tokens``, OpenAI's newer
+    name. llama-cpp-python's server (and other compatible servers) only know
+    ``max_tokens``, ignore the new field and generate until the context is full,
+    so for those the limit travels in ``extra_body`` under its old name.
+    """
+    if compatible_server:
+        return {"extra_body": {"max_tokens": limit}}
+    return {"max_tokens": limit}
+
+
+def _limit_kwargs(model: BaseChatModel, limit: int) -> dict[str, Any]:
+    """Per-call kwargs capping the reply at ``limit`` tokens, for either back end."""
+    if isinstance(model, LlamaCppChat):
+        return {"max_tokens": limit}
+    compatible_server = bool(getattr(model, "openai_api_base", None))
+    return _max_tokens_fields(limit, compatible_server)
 
 
 # ----------------------------------------------------------------------------------
@@ -434,6 +460,25 @@ def _server_url(model: BaseChatModel) -> str:
     return str(getattr(model, "openai_api_base", None) or "https://api.openai.com/v1")
 
 
+@functools.cache
+def _http_error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(any error, timeout) classes of the HTTP clients present.
+
+    openai 3.x sends requests with ``httpx2``, older releases with ``httpx``; its
+    own exceptions wrap theirs, but a raw one can still escape from a stream.
+    """
+    errors: list[type[BaseException]] = []
+    timeouts: list[type[BaseException]] = [TimeoutError]
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(module.HTTPError)
+        timeouts.append(module.TimeoutException)
+    return tuple(errors), tuple(timeouts)
+
+
 def _connection_reason(exc: BaseException) -> str:
     """A few words for why a connection failed, from the exception chain."""
     seen: BaseException | None = exc
@@ -442,7 +487,7 @@ def _connection_reason(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(seen, socket.gaierror):
             return "unknown host"
-        if isinstance(seen, (TimeoutError, httpx.TimeoutException)):
+        if isinstance(seen, _http_error_types()[1]):
             return "timed out"
         seen = seen.__cause__ or seen.__context__
     text = _first_line(exc)
@@ -453,13 +498,15 @@ def _as_llm_error(exc: BaseException, model: BaseChatModel) -> LLMError:
     import openai
 
     url = _server_url(model)
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
+    http_errors, timeouts = _http_error_types()
+    if isinstance(exc, (openai.APITimeoutError, *timeouts)):
         timeout = getattr(model, "request_timeout", None)
         after = f" after {timeout:g}s" if isinstance(timeout, (int, float)) else ""
         return LLMError(
-            f"The LLM server at {url} timed out{after}: raise RAG_LLM_TIMEOUT_S or use a smaller model."
+            f"The LLM server at {url} timed out{after}: "
+            "raise RAG_LLM_TIMEOUT_S or use a smaller model."
         )
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(exc, (openai.APIConnectionError, *http_errors)):
         return LLMError(
             f"Cannot reach the LLM server at {url} ({_connection_reason(exc)}): "
             "start it or fix RAG_LLM_BASE_URL."
@@ -487,7 +534,7 @@ def _stream_text(model: BaseChatModel, messages: list[BaseMessage], **kwargs: An
                 yield text
     except LLMError:
         raise
-    except (openai.APIError, httpx.HTTPError, ModelError, TimeoutError) as exc:
+    except (openai.APIError, ModelError, *_http_error_types()[0], *_http_error_types()[1]) as exc:
         log.debug("LLM call failed", exc_info=True)
         raise _as_llm_error(exc, model) from exc
 
@@ -541,9 +588,10 @@ def rewrite_followup(model: BaseChatModel, history: list[tuple[str, str]], quest
     """The follow-up as a standalone question (the question itself if no history)."""
     if not history:
         return question
-    raw = "".join(
-        _stream_text(model, _rewrite_messages(history, question), max_tokens=_REWRITE_MAX_TOKENS)
-    )
+    # A question needs few tokens; never allow more than the model's own cap.
+    limit = min(_REWRITE_MAX_TOKENS, getattr(model, "max_tokens", None) or _REWRITE_MAX_TOKENS)
+    messages = _rewrite_messages(history, question)
+    raw = "".join(_stream_text(model, messages, **_limit_kwargs(model, limit)))
     rewritten = _clean_rewrite(raw, question)
     log.debug("follow-up %r rewritten as %r", question, rewritten)
     return rewritten

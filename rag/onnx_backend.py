@@ -51,8 +51,10 @@ log = logging.getLogger(__name__)
 EXPORT_VERSION = 1
 OPSET = 17
 BACKENDS = ("onnx", "onnx-int8")
-# Minimum cosine between the exported model and torch on the check sentences.
-MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95}
+# Minimum cosine between the exported model and torch on the check sentences: this
+# catches a broken export (cosines ~0.5), not quantisation noise (int8: >= 0.96 on
+# the 3-token "ok", ~0.994 typical).
+MIN_COSINE = {"onnx": 0.999, "onnx-int8": 0.9}
 _CHECK_TEXTS = [
     "Who met the Ukrainian president at the White House on Friday?",
     "Shares fell sharply after the company reported lower quarterly earnings than analysts had expected.",
@@ -60,6 +62,7 @@ _CHECK_TEXTS = [
     # Longer than max_seq_length: checks truncation and long padded batches.
     " ".join(["The central bank raised interest rates again to curb inflation."] * 40),
 ]
+_EXPORT_LOCK = threading.Lock()
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -225,12 +228,14 @@ class OnnxEmbedder(Embedder):
     # -- export ------------------------------------------------------------
     @cached_property
     def _recipe(self) -> dict:
-        recipe = {"version": EXPORT_VERSION, "opset": OPSET, "backend": self.backend,
-                  "pooling": self._layout["pooling"]}
+        recipe = {
+            "version": EXPORT_VERSION,
+            "opset": OPSET,
+            "backend": self.backend,
+            "pooling": self._layout["pooling"],
+        }
         if self.backend == "onnx-int8":
-            recipe.update(
-                weights="s8", per_channel=True, weight_bits=8 if has_vnni() else 7
-            )
+            recipe.update(weights="s8", per_channel=True, weight_bits=8 if has_vnni() else 7)
         return recipe
 
     def _cache_key(self) -> str:
@@ -257,8 +262,11 @@ class OnnxEmbedder(Embedder):
         log.info("Exporting %s to ONNX (%s), once: %s", self.name, self.backend, dst)
         tmp = cache / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            self._export(tmp)
-            os.replace(tmp, dst)
+            with _EXPORT_LOCK:  # the exporter patch below is process-global
+                if dst.is_file():  # another embedder in this process just exported it
+                    return dst
+                self._export(tmp)
+                os.replace(tmp, dst)
         except RagError:
             raise
         except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
@@ -334,7 +342,15 @@ class OnnxEmbedder(Embedder):
     def session(self):
         with self._lock:  # one export per embedder even if two threads ask at once
             path = self.onnx_path
-            return self.__dict__.get("session") or self._make_session(path)
+            try:
+                return self._make_session(path)
+            except RagError:
+                # A damaged cached file (disk trouble, a hand edit): export again, once.
+                log.warning("Cached ONNX model %s does not load; exporting again.", path)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                self.__dict__.pop("onnx_path", None)
+                return self._make_session(self.onnx_path)
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
@@ -393,16 +409,13 @@ def _exporter_without_onnx_package():
     """
     try:
         import onnx  # noqa: F401
-
-        yield
-        return
     except ImportError:
-        pass
-    try:
-        from torch.onnx._internal.torchscript_exporter import onnx_proto_utils as opu
-    except ImportError:
-        yield
-        return
+        try:
+            from torch.onnx._internal.torchscript_exporter import onnx_proto_utils as opu
+        except ImportError:
+            opu = None
+    else:
+        opu = None  # onnx is there: nothing to work around
     original = getattr(opu, "_add_onnxscript_fn", None)
     if original is None:
         yield

@@ -249,7 +249,7 @@ class Retriever:
         t = time.perf_counter()
         order = sorted(scores, key=scores.get, reverse=True)
         if self.settings.article_diversity < 1.0:
-            order = self._diversify(order, scores, k)
+            order, scores = self._diversify(order, scores, k)
         if use_mmr and qvec is not None:
             order = self._mmr(qvec, order[: max(k * 4, 20)], k)
         hits = []
@@ -258,7 +258,7 @@ class Retriever:
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return SearchResult(hits, timings)
 
-    def _diversify(self, order: list[int], scores: dict[int, float], k: int) -> list[int]:
+    def _diversify(self, order: list[int], scores: dict[int, float], k: int) -> tuple[list[int], dict[int, float]]:
         """Greedy re-ranking that discounts each further passage from an already listed article.
 
         Questions over news often need several articles (and a list of ten passages
@@ -269,14 +269,16 @@ class Retriever:
         pool = order[: max(k * 5, 50)]
         seen: dict[int, int] = {}
         out: list[int] = []
+        adjusted = dict(scores)
         rows = {pid: int(self._row_of[pid]) for pid in pool}
         while pool and len(out) < k:
             best = max(pool, key=lambda pid: scores[pid] * decay ** seen.get(rows[pid], 0))
+            adjusted[best] = scores[best] * decay ** seen.get(rows[best], 0)
             out.append(best)
             pool.remove(best)
             seen[rows[best]] = seen.get(rows[best], 0) + 1
         taken = set(out)
-        return out + [pid for pid in order if pid not in taken]
+        return out + [pid for pid in order if pid not in taken], adjusted
 
     def _metadata_masks(self, query: str) -> list[np.ndarray]:
         masks = [self._source_mask(src) for src in self.sources_in(query)]

@@ -7,6 +7,7 @@ and error reporting, not the quality of its answers.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -29,6 +30,10 @@ from rag.llm import (
     validate_citations,
 )
 from rag.settings import Settings
+
+# llama.cpp's OpenMP workers spin while waiting; on a shared 2-core box that made
+# each generation ~5x slower. Must be set before llama_cpp loads libgomp.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PASSAGES = [
     (1, "Budapest summit | BBC | 2025-10-16", "Trump and Putin agreed to meet in Budapest."),
@@ -102,14 +107,18 @@ def _wait_for_server(proc: subprocess.Popen, base_url: str, log_path: Path) -> N
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+            pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{_tail(log_path)}")
         try:
             if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    pytest.fail(f"llama_cpp.server did not answer in {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()[-2000:]}")
+    pytest.fail(f"llama_cpp.server did not answer in {SERVER_START_TIMEOUT_S}s:\n{_tail(log_path)}")
+
+
+def _tail(log_path: Path) -> str:
+    return log_path.read_text(errors="replace")[-2000:]
 
 
 # -- in-process llama.cpp ------------------------------------------------------------
@@ -173,7 +182,8 @@ def test_truncated_gguf_is_an_llm_error(tmp_path: Path, gguf_path: Path) -> None
 @pytest.mark.slow
 def test_openai_compatible_server_streams_several_chunks(llama_server: str) -> None:
     served = httpx.get(f"{llama_server}/models", timeout=5).json()["data"][0]["id"]
-    model = make_chat_model(_settings(answer_mode="openai", llm_base_url=llama_server, llm_model=served))
+    settings = _settings(answer_mode="openai", llm_base_url=llama_server, llm_model=served)
+    model = make_chat_model(settings)
     chunks = list(stream_answer(model, build_messages("Where will they meet?", PASSAGES)))
     assert len(chunks) > 1, chunks
 
@@ -207,7 +217,9 @@ def test_silent_server_is_a_timeout_llm_error() -> None:
 
 def test_openai_mode_needs_a_model_name() -> None:
     with pytest.raises(LLMError, match="RAG_LLM_MODEL"):
-        make_chat_model(_settings(answer_mode="openai", llm_base_url="http://127.0.0.1:1/v1", llm_model=None))
+        make_chat_model(
+            _settings(answer_mode="openai", llm_base_url="http://127.0.0.1:1/v1", llm_model=None)
+        )
 
 
 def test_extractive_mode_has_no_chat_model() -> None:
@@ -237,11 +249,18 @@ def test_marker_at_line_start_leaves_no_stray_space() -> None:
 
 def test_flagged_when_no_valid_marker() -> None:
     assert validate_citations("They meet in Budapest.", 2)[2] is True
-    assert validate_citations("They meet in Budapest [3].", 2) == ("They meet in Budapest.", [], True)
+    assert validate_citations("They meet in Budapest [3].", 2) == (
+        "They meet in Budapest.", [], True
+    )
 
 
 def test_abstention_is_not_flagged() -> None:
-    for reply in (f"{ABSTENTION} when they meet.", "The articles don\u2019t say.", "The articles do not say."):
+    replies = (
+        f"{ABSTENTION} when they meet.",
+        "The articles don\u2019t say.",  # typographic apostrophe
+        "The articles do not say.",
+    )
+    for reply in replies:
         assert validate_citations(reply, 2) == (reply, [], False)
 
 
@@ -288,13 +307,15 @@ def test_uncited_reply_to_injection_is_flagged(local_model) -> None:
 
 def test_rewrite_without_history_returns_the_question() -> None:
     # No history: nothing to resolve, so the model is not even called.
-    assert rewrite_followup(None, [], "Where will they meet?") == "Where will they meet?"  # type: ignore[arg-type]
+    no_model = None  # would fail loudly if it were used
+    assert rewrite_followup(no_model, [], "Where?") == "Where?"  # type: ignore[arg-type]
 
 
 @pytest.mark.llm
 def test_rewrite_returns_one_clean_line(local_model) -> None:
     question = "When will they meet there?"
-    out = rewrite_followup(local_model, [("Where will Trump and Putin meet?", "In Budapest [1].")], question)
+    history = [("Where will Trump and Putin meet?", "In Budapest [1].")]
+    out = rewrite_followup(local_model, history, question)
     assert out and "\n" not in out and out == out.strip().strip("\"'")
 
 

@@ -1,0 +1,179 @@
+"""The ONNX Runtime embedding backends against the torch model (real model, no mocks).
+
+Each backend is exported once into a temporary index dir (a few seconds each).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import RagError
+
+from .conftest import SEEDS, make_settings
+
+# Minimum cosine with the torch vectors, per backend (measured: onnx 1.00000;
+# onnx-int8 ~0.994 mean, worst ~0.967 on one-word inputs).
+MIN_COS = {"onnx": 0.99, "onnx-int8": 0.95}
+
+SENTENCES = [
+    "Trump and Zelensky to Meet as Kyiv Presses for Tomahawks",
+    "U.S. President Donald Trump is set to meet Ukrainian counterpart Volodymyr Zelensky at the White House on Friday.",
+    "Zelensky called on the United States to provide Ukraine with advanced missiles, with a range of 2,500 km.",
+    "Hungary has been chosen because it has declared that it is leaving the International Criminal Court.",
+    "The Kremlin has also confirmed the meeting.",
+    "“Stop at the front line, both sides go home to their families,” Trump told reporters.",
+    "Currently, the US military has at least two Typhoon launchers.",
+    "Budapest",
+]
+
+QUESTIONS = [
+    "What is the range of Tomahawk missiles?",
+    "What did Trump tell reporters about stopping at the front line?",
+    "Typhoon launcher",
+    "When did Trump and Putin meet in Alaska?",
+    "Which platform did Trump post on after his call with Putin?",
+    "How many times has Zelensky visited the United States this year?",
+    "Why was Hungary chosen for the summit?",
+]
+
+
+def _onnx_embedder(index_dir: Path, backend: str):
+    from rag.onnx_backend import OnnxEmbedder
+
+    return OnnxEmbedder(make_settings(index_dir, embedding_backend=backend))
+
+
+@pytest.fixture(scope="module")
+def onnx_index(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-index") / "index"  # not created yet: the backend must
+
+
+@pytest.fixture(scope="module", params=["onnx", "onnx-int8"])
+def backend(request, onnx_index):
+    emb = _onnx_embedder(onnx_index, request.param)
+    emb.embed(["warm up"])  # exports (once per backend) and loads the session
+    return emb
+
+
+@pytest.fixture(scope="module")
+def seed_paragraphs():
+    paras = []
+    for f in sorted(SEEDS.glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if len(line.split()) >= 8:
+                paras.append(line.strip())
+    assert len(paras) > 50
+    return paras
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+def test_vectors_match_torch(backend, embedder):
+    got = backend.embed(SENTENCES)
+    ref = embedder.embed(SENTENCES)
+    assert got.dtype == np.float32 and got.shape == (len(SENTENCES), embedder.dim)
+    cos = _cos(got, ref)
+    assert cos.min() >= MIN_COS[backend.backend], cos
+    # Queries take their own fast path.
+    q = np.stack([backend.embed_query(s) for s in SENTENCES[:3]])
+    assert _cos(q, ref[:3]).min() >= MIN_COS[backend.backend]
+
+
+def test_unit_norm_and_shared_tokenizer(backend, embedder):
+    vecs = backend.embed(SENTENCES + ["", "a"])
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.linalg.norm(backend.embed_query("Budapest")) == pytest.approx(1.0, abs=1e-5)
+    assert backend.dim == embedder.dim
+    assert backend.max_seq_length == embedder.max_seq_length
+    assert backend.count_tokens(SENTENCES) == embedder.count_tokens(SENTENCES)
+    assert backend.embed([]).shape == (0, embedder.dim)
+
+
+def test_order_preserved_with_mixed_lengths(backend, embedder):
+    # Lengths from 1 to ~600 word pieces (truncated at 256), interleaved so that the
+    # length-sorted batches reorder them; batch size 3 forces several batches.
+    texts = []
+    for i, s in enumerate(SENTENCES):
+        texts.append(s * (1 + 40 * (i % 3 == 0)))
+        texts.append(str(i))
+    backend.settings.embedding_batch_size = 3
+    try:
+        got = backend.embed(texts)
+    finally:
+        backend.settings.embedding_batch_size = 32
+    ref = embedder.embed(texts)
+    sims = got @ ref.T
+    assert list(np.argmax(sims, axis=1)) == list(range(len(texts)))
+    assert _cos(got, ref).min() >= MIN_COS[backend.backend]
+    # The same texts in reverse order give the same rows, reversed.
+    rev = backend.embed(texts[::-1])[::-1]
+    assert _cos(rev, got).min() >= (0.9999 if backend.backend == "onnx" else 0.97)
+
+
+def test_export_is_cached_and_atomic(backend, onnx_index):
+    path = backend.onnx_path
+    assert path.is_file() and path.parent == onnx_index / ".models"
+    assert backend.backend in path.name
+    mtime = path.stat().st_mtime_ns
+    again = _onnx_embedder(onnx_index, backend.backend)
+    again.embed(["cached"])
+    assert again.onnx_path == path
+    assert path.stat().st_mtime_ns == mtime  # reused, not exported again
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_top_passages_match_torch(backend, embedder, seed_paragraphs):
+    ref_p = embedder.embed(seed_paragraphs)
+    got_p = backend.embed(seed_paragraphs)
+    ref_scores = embedder.embed(QUESTIONS) @ ref_p.T
+    got_scores = np.stack([backend.embed_query(q) for q in QUESTIONS]) @ got_p.T
+    overlaps = []
+    for q, ref_s, got_s in zip(QUESTIONS, ref_scores, got_scores):
+        ref_top = list(np.argsort(-ref_s)[:3])
+        got_top = list(np.argsort(-got_s)[:3])
+        assert got_top[0] == ref_top[0], (q, seed_paragraphs[got_top[0]][:80], seed_paragraphs[ref_top[0]][:80])
+        overlaps.append(len(set(ref_top) & set(got_top)) / 3)
+    assert np.mean(overlaps) >= (0.99 if backend.backend == "onnx" else 0.66), overlaps
+
+
+def test_damaged_cache_file_is_exported_again(tmp_path, onnx_index):
+    good = _onnx_embedder(onnx_index, "onnx").onnx_path  # exported by the fixture runs
+    index = tmp_path / "index"
+    emb = _onnx_embedder(index, "onnx")
+    damaged = index / ".models" / good.name
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not an onnx model")
+    vec = emb.embed_query("Budapest")
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+    assert damaged.stat().st_size > 1_000_000  # a real model replaced the junk
+
+
+def test_unsupported_model_is_a_clear_error(tmp_path):
+    from rag.embeddings import resolve_model_path
+    from rag.settings import DEFAULT_EMBEDDING_MODEL
+
+    src = Path(resolve_model_path(DEFAULT_EMBEDDING_MODEL))
+    model = tmp_path / "model"
+    model.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            os.symlink(f, model / f.name)
+    shutil.copytree(src / "1_Pooling", model / "1_Pooling")
+    (model / "modules.json").write_text(
+        '[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
+        ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
+        ' {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]',
+        encoding="utf-8",
+    )
+    from rag.onnx_backend import OnnxEmbedder
+
+    emb = OnnxEmbedder(make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx"))
+    with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=torch"):
+        emb.embed(["x"])
