@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-exec .venv/bin/rag app "$@"
+exec .venv/bin/rag serve "$@"

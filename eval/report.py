@@ -118,7 +118,11 @@ def make_plots(results: dict, plots_dir: Path) -> list[Path]:
         width = 0.8 / max(1, len(series))
         for i, (label, values) in enumerate(series.items()):
             ys = [np.nan if v is None else v for v in values]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, ys, width, label=label, color=colors[i % len(colors)])
+            xs = x + (i - (len(series) - 1) / 2) * width
+            ax.bar(xs, ys, width, label=label, color=colors[i % len(colors)])
+            for xi, v in zip(xs, values):
+                if v == 0:  # a zero bar is invisible: say it is zero, not missing
+                    ax.text(xi, 0.01, "0", ha="center", va="bottom", fontsize=7, color=colors[i % len(colors)])
         ax.set_xticks(x)
         ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 1.05)
@@ -317,7 +321,7 @@ def render_markdown(results: dict, plots: list[Path], out_dir: Path) -> str:
         "Hits@k: a relevant passage in the top k; MRR@10: 1/rank of the first; MAP@10: per newly found quote, 1/rank, "
         "summed and divided by min(#quotes, 10); evidence recall@10: share of the quotes found in the top 10.",
         "- **Answer accuracy**: an acceptable answer appears in the response, ignoring case (the paper's rule), over "
-        "answerable questions with gold answers; abstentions count as wrong. *Accuracy when answered* leaves out the "
+        "answerable questions with gold answers; abstentions count as wrong (and score F1 0), whatever their wording. *Accuracy when answered* leaves out the "
         "questions the system abstained on. An extractive answerer quotes sentences, so one-word gold answers such "
         "as \"Yes\"/\"No\" are rarely found verbatim: read accuracy together with citation support. *Token F1*: "
         "SQuAD-style, citation markers removed.",

@@ -30,7 +30,6 @@ import platform
 import re
 import shlex
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -534,8 +533,10 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
         for c in answer.citations
     ]
     if q.answerable and q.answers:
-        rec["answer_correct"] = answer_correct(text, q.answers)
-        rec["token_f1"] = round(token_f1(text, q.answers), 4)
+        # An abstention is no answer, whatever its wording: with the paper's substring
+        # rule "The articles don't say — nothing ..." would otherwise match a gold "No".
+        rec["answer_correct"] = False if answer.abstained else answer_correct(text, q.answers)
+        rec["token_f1"] = 0.0 if answer.abstained else round(token_f1(text, q.answers), 4)
     if q.answerable and not answer.abstained:
         rec["citation_support"] = citation_support([c.quote for c in answer.citations], q.answers, facts)
     if scored:

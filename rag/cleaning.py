@@ -723,6 +723,9 @@ def _analyse(raw: str, filename: str | None) -> tuple[list[_Unit], str | None, s
     return units, title, source
 
 
+_FOOTNOTE_MARK = re.compile(r"(?<=[\w.,;:!?”’\"')])\[\d{1,3}\]")
+
+
 def clean_text(raw: str, *, filename: str | None = None) -> CleanedText:
     """Separate the article in a page saved as plain text from the site around it.
 
@@ -737,7 +740,9 @@ def clean_text(raw: str, *, filename: str | None = None) -> CleanedText:
     for u in units:
         if u.reason is None:
             # Strip a glued wire credit but keep the sentence it was stuck to.
-            kept.append(_GLUED_CREDIT.sub("", u.text))
+            # Also drop the page's own footnote marks ("Putin[2] on Thursday"):
+            # left in, they read like this app's citation markers.
+            kept.append(_FOOTNOTE_MARK.sub("", _GLUED_CREDIT.sub("", u.text)))
         elif u.reason != "title":
             removed.append(u.text)
             log.debug("dropped (%s): %.80r", u.reason, u.text)

@@ -284,7 +284,10 @@ def test_two_browsers_keep_their_own_conversations(chromium, server):
         a.wait_ready()
         b.wait_ready()
         qa, qb = "What is the range of a Tomahawk missile?", "Where will Trump and Putin meet?"
-        na, nb = a.send(qa), b.send(qb)  # both in flight at once
+        nb = b.bots().count()
+        na = a.send(qa)
+        b.page.locator(".example-q", has_text=qb).click()  # an example question, asked on click
+        # both in flight at once
         ans_a, ans_b = a.answer(na).inner_text(), b.answer(nb).inner_text()
         assert re.search(r"km|miles", ans_a), ans_a
         assert re.search(r"Budapest|Hungary", ans_b), ans_b

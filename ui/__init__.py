@@ -1,0 +1,1 @@
+"""The browser app (Gradio): ``rag serve`` starts :func:`ui.app.main`."""

@@ -89,6 +89,8 @@ def start_background(engine: Engine, seeds_dir=None) -> IndexStatus:
 CSS = """
 #chatbot .marker, .sources .marker { font-weight: 600; color: var(--color-accent); }
 #chatbot .abstain { font-style: italic; color: var(--body-text-color-subdued); }
+#chatbot .abstain-badge { font-style: normal; font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.04em;
+  border: 1px solid currentColor; border-radius: 4px; padding: 0 0.3em; margin-right: 0.3em; }
 #chatbot .chat-error { color: var(--error-text-color, #b91c1c); }
 #chatbot .pending { color: var(--body-text-color-subdued); font-style: italic; }
 #chatbot .answer-note { font-size: 0.9em; color: var(--body-text-color-subdued); }
@@ -186,7 +188,8 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
         ]
         turns = list(turns or [])
         skip = gr.skip()
-        yield messages, skip, skip, skip, skip, skip, ""
+        yield (messages, skip, [], render.SEARCHING_SOURCES, gr.update(choices=[], value=None, visible=False),
+               render.EMPTY_ARTICLE, "")
 
         deadline = time.monotonic() + WAIT_FOR_INDEX_S
         while not status.ready.is_set() and not status.error and time.monotonic() < deadline:
@@ -286,7 +289,9 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
         return f'<div class="ingest-report"><ul>{msg}</ul></div>', table, picker
 
     def tick():
-        return _status_html(engine, status), gr.Timer(active=not (status.ready.is_set() or status.error))
+        done = status.ready.is_set() or bool(status.error)
+        table, picker = library_outputs() if done else (gr.skip(), gr.skip())
+        return _status_html(engine, status), gr.Timer(active=not done), table, picker
 
     def on_load():
         table, picker = library_outputs()
@@ -306,7 +311,7 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
                     chatbot = gr.Chatbot(
                         elem_id="chatbot", label="Conversation", height=480,
                         render_markdown=False, sanitize_html=True, allow_tags=False, latex_delimiters=[],
-                        feedback_options=None, buttons=["copy"],
+                        feedback_options=None, buttons=[],
                         placeholder="Ask a question about the articles, or click an example below.",
                     )
                     with gr.Row():
@@ -361,8 +366,8 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
         refresh_btn.click(library_outputs, None, [library_html, delete_pick], queue=False)
         library_tab.select(library_outputs, None, [library_html, delete_pick], queue=False)
 
-        timer.tick(tick, None, [status_line, timer], show_progress="hidden", queue=False)
-        demo.load(on_load, None, [status_line, timer, library_html, delete_pick], queue=False)
+        timer.tick(tick, None, [status_line, timer, library_html, delete_pick], show_progress="hidden", queue=False)
+        demo.load(on_load, None, [status_line, timer, library_html, delete_pick], show_progress="hidden", queue=False)
     return demo
 
 

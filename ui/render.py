@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 
 from rag.models import Article, IngestReport
 
-_MARKER = re.compile(r"\[(\d+)\]")
+# A citation marker the answerer wrote: "[n]" after a space, the start or another marker.
+# A reference mark glued to a word inside a quoted sentence ("Putin[2]") is left as text.
+_MARKER = re.compile(r"(?:(?<=\s)|(?<=^)|(?<=\]))\[(\d+)\]")
 
 
 def esc(value) -> str:
@@ -56,8 +58,18 @@ def user_message(question: str) -> str:
     return esc(question)
 
 
+def _markers(text_html: str, n_citations: int | None = None) -> str:
+    def sub(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n_citations is not None and not 1 <= n <= n_citations:
+            return m.group(0)
+        return f'<span class="marker">[{n}]</span>'
+
+    return _MARKER.sub(sub, text_html)
+
+
 def streaming_message(partial: str) -> str:
-    return _lines(_MARKER.sub(r'<span class="marker">[\1]</span>', esc(partial))) + '<span class="cursor">▍</span>'
+    return _lines(_markers(esc(partial))) + '<span class="cursor">▍</span>'
 
 
 def pending_message(text: str) -> str:
@@ -69,9 +81,9 @@ def error_message(text: str) -> str:
 
 
 def answer_message(answer) -> str:
-    body = _lines(_MARKER.sub(r'<span class="marker">[\1]</span>', esc(answer.answer)))
+    body = _lines(_markers(esc(answer.answer), len(answer.citations)))
     if answer.abstained:
-        return f'<span class="abstain">ⓘ {body}</span>'
+        return f'<span class="abstain"><span class="abstain-badge">no answer</span> {body}</span>'
     notes = []
     if answer.conflict:
         notes.append("The articles give different figures; each is cited.")
@@ -83,6 +95,7 @@ def answer_message(answer) -> str:
 
 # -- sources panel ---------------------------------------------------------------
 EMPTY_SOURCES = '<div class="sources-empty">Sources of the latest answer appear here.</div>'
+SEARCHING_SOURCES = '<div class="sources-empty">Looking for sources…</div>'
 EMPTY_ARTICLE = '<div class="article-empty">Pick a source above to read the whole article.</div>'
 
 
