@@ -240,6 +240,11 @@ def _config_section(name: str, cfg: dict) -> list[str]:
         for p in r["retrieved"][:5]:
             mark = " ✓" if p.get("relevant") else ""
             lines.append(f"  {p['rank']}. {_cell(p['title'])} ({_cell(p['source'] or 'unknown source')}){mark} — {_cell(_short(p['text'], SNIPPET))}")
+        later = next((p for p in r["retrieved"][5:] if p.get("relevant")), None)
+        if later is not None:
+            lines.append(f"  … first relevant passage at rank {later['rank']}: {_cell(later['title'])} — {_cell(_short(later['text'], SNIPPET))}")
+        elif r["retrieval"] is not None and not any(p.get("relevant") for p in r["retrieved"]):
+            lines.append("  (no retrieved passage contains a gold quote)")
         lines.append("")
     return lines
 
@@ -259,10 +264,11 @@ def _comparison(configs: dict) -> list[str]:
 
 def _bold_best(vals: list[float | None], higher: bool, f) -> list[str]:
     present = [v for v in vals if v is not None]
-    if len(vals) < 2 or len(set(present)) < 2:
-        return [f(v) for v in vals]
-    best = max(present) if higher else min(present)
-    return [f"**{f(v)}**" if v is not None and v == best else f(v) for v in vals]
+    shown = [f(v) for v in vals]
+    if len(vals) < 2 or len({f(v) for v in present}) < 2:  # nothing to tell apart at this precision
+        return shown
+    best = f(max(present) if higher else min(present))
+    return [f"**{t}**" if v is not None and t == best else t for v, t in zip(vals, shown)]
 
 
 def render_markdown(results: dict, plots: list[Path], out_dir: Path) -> str:

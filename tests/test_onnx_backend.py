@@ -71,6 +71,11 @@ def seed_paragraphs():
     return paras
 
 
+@pytest.fixture(scope="module")
+def torch_seed_vectors(embedder, seed_paragraphs):
+    return embedder.embed(seed_paragraphs), embedder.embed(QUESTIONS)
+
+
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1)
 
@@ -112,9 +117,10 @@ def test_order_preserved_with_mixed_lengths(backend, embedder):
     sims = got @ ref.T
     assert list(np.argmax(sims, axis=1)) == list(range(len(texts)))
     assert _cos(got, ref).min() >= MIN_COS[backend.backend]
-    # The same texts in reverse order give the same rows, reversed.
+    # The same texts in reverse order give the same rows, reversed. (int8 only
+    # nearly: activations are quantised per batch, so batch mates matter a little.)
     rev = backend.embed(texts[::-1])[::-1]
-    assert _cos(rev, got).min() >= (0.9999 if backend.backend == "onnx" else 0.97)
+    assert _cos(rev, got).min() >= (0.9999 if backend.backend == "onnx" else MIN_COS["onnx-int8"])
 
 
 def test_export_is_cached_and_atomic(backend, onnx_index):
@@ -129,10 +135,10 @@ def test_export_is_cached_and_atomic(backend, onnx_index):
     assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_top_passages_match_torch(backend, embedder, seed_paragraphs):
-    ref_p = embedder.embed(seed_paragraphs)
+def test_top_passages_match_torch(backend, seed_paragraphs, torch_seed_vectors):
+    ref_p, ref_q = torch_seed_vectors
     got_p = backend.embed(seed_paragraphs)
-    ref_scores = embedder.embed(QUESTIONS) @ ref_p.T
+    ref_scores = ref_q @ ref_p.T
     got_scores = np.stack([backend.embed_query(q) for q in QUESTIONS]) @ got_p.T
     overlaps = []
     for q, ref_s, got_s in zip(QUESTIONS, ref_scores, got_scores):
