@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .answer_types import answer_type, holds_answer_type
+from .answer_types import answer_type, holds_answer_type, is_heading_or_question
 from .models import SearchHit
 from .retrieval import Retriever
 from .settings import Settings
@@ -103,9 +103,6 @@ class Candidate:
     context_coverage: float = 0.0  # coverage counting the previous sentence too
 
 
-# Sentences that cannot be answers on their own: sub-headings and questions.
-_HEADING = re.compile(r"^[^.!?…]{0,90}$")
-_QUESTION = re.compile(r"\?\s*[\"”’']?$")
 _FIGURE = re.compile(r"(?<![\[\w])(\d[\d,.]*(?:\s*[-–]\s*\d[\d,.]*)?)\s*(?:-|\s)?\s*(km|kilomet\w*|miles?|mi|metres|meters|m|%|percent|per cent|sq km|square kilomet\w*|ballistic missiles|drones|hours?|days?|weeks?|years?|billion|million|\$)?", re.I)
 
 
@@ -176,7 +173,7 @@ class ExtractiveAnswerer:
             penalty = 0.0
             if required and not required <= _numbers(text):
                 penalty += 1.0  # the question names a figure or year this sentence lacks
-            if _QUESTION.search(text) or _HEADING.match(text):
+            if is_heading_or_question(text):
                 penalty += 0.5  # a heading or a question restates the topic, it does not answer
             # A small prior for passages the retriever ranked higher.
             s = float(scores[i]) - penalty + 0.1 / (1 + h.rank)

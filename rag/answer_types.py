@@ -78,3 +78,13 @@ def holds_answer_type(sentence: str, kind: AnswerType) -> bool:
     if kind == "place":
         return bool(_PLACE.search(sentence))
     return True
+
+
+# Sentences that cannot be answers on their own: sub-headings and questions.
+_HEADING = re.compile(r"^[^.!?…]{0,90}$")
+_QUESTION = re.compile(r"\?\s*[\"”’']?$")
+
+
+def is_heading_or_question(sentence: str) -> bool:
+    """A sub-heading or a question restates a topic; it does not answer it."""
+    return bool(_QUESTION.search(sentence) or _HEADING.match(sentence))

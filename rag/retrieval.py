@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .answer_types import answer_type, holds_answer_type
+from .answer_types import answer_type, holds_answer_type, is_heading_or_question
 from .embeddings import Embedder
 from .errors import RagError
 from .index import IndexSnapshot
@@ -323,7 +323,8 @@ class Retriever:
         # sentence vectors (stored at ingest) bring it back into focus.
         cands = list(dict.fromkeys(d_ids + b_ids))
         s_ids = self._by_best_sentence(query, qvec, cands)
-        fused = _rrf([d_ids, b_ids, s_ids], [1.0, 1.0, 1.0], self.settings.rrf_k)
+        w = self.settings
+        fused = _rrf([d_ids, b_ids, s_ids], [w.dense_weight, w.bm25_weight, w.sentence_weight], w.rrf_k)
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return fused
 
@@ -334,6 +335,8 @@ class Retriever:
         lengths = p["unit_hi"] - p["unit_lo"]
         idx = np.concatenate([np.arange(lo, hi) for lo, hi in zip(p["unit_lo"], p["unit_hi"])])
         scores = self.score_units(query, qvec, idx)
+        # Headings and questions match a question's topic but never answer it.
+        scores = scores - 0.5 * np.array([is_heading_or_question(self.unit_text(int(u))) for u in idx])
         best = np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
         order = np.argsort(-best, kind="stable")
         return [cands[i] for i in order]

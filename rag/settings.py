@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     top_k: int = 10
     rrf_k: int = 60
+    # Weights of the ranked lists fused in hybrid mode.
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    sentence_weight: float = 1.0
     candidates: int = 100  # per ranked list, before fusion
     lexical_weight: float = 1.0  # weight of question-word coverage in sentence scores
     answer_type_weight: float = 0.3  # bonus for sentences that can hold the expected answer
