@@ -20,7 +20,7 @@ INDEX_FIELDS = ("embedding_model", "embedding_backend", "chunk_max_tokens", "chu
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {
-        "description": "the shipped settings: hybrid retrieval (dense + BM25 + best sentence, fused), top 10, article diversity 0.8",
+        "description": "the shipped settings: hybrid retrieval (BM25 + best sentence over dense and BM25 candidates, fused), top 10, per-source/day sub-queries, article diversity",
         "overrides": {},
     },
     "bm25": {

@@ -13,6 +13,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+# shared/ sits beside the project checkout (here and in CI).
+MULTIHOP = ROOT.parent / "shared" / "benchmarks" / "multihop-rag"
 SEED_FILES = {
     "moscow": SEEDS / "000_9e33ed96be5fae4a.txt",
     "bbc": SEEDS / "001_8d0bda64be03b343.txt",

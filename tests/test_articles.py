@@ -10,7 +10,7 @@ import pytest
 from rag.articles import article_id_for, decode_bytes, iter_input_files, load_file
 from rag.settings import Settings
 
-from .conftest import SEED_FILES
+from .conftest import MULTIHOP, SEED_FILES
 
 BODY = (
     "The city council approved the new bridge on Monday after a long debate. "
@@ -140,7 +140,7 @@ def test_seed_titles_and_sources():
 
 
 def test_multihop_corpus_loads_as_is():
-    corpus = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "multihop-rag" / "corpus.json"
+    corpus = MULTIHOP / "corpus.json"
     if not corpus.exists():
         pytest.skip("shared benchmark not present")
     res = load_file(corpus, Settings())

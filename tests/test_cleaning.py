@@ -17,7 +17,7 @@ from rag.cleaning import CleanedText, clean_body, clean_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-BENCH = Path("/work/shared/benchmarks/multihop-rag")
+from .conftest import MULTIHOP as BENCH
 
 
 def _seed_path(prefix: str) -> Path:
