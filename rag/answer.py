@@ -192,6 +192,7 @@ class ExtractiveAnswerer:
         total = float(idf.sum())
         if not terms or total <= 0:
             return np.zeros(len(units), dtype=np.float32)
+        pairs = list(zip(terms, idf.tolist()))
         out = np.zeros(len(units), dtype=np.float32)
         for i, u in enumerate(units):
             have = self.r.unit_terms(int(u))
@@ -199,7 +200,7 @@ class ExtractiveAnswerer:
                 for extra in also[i]:
                     if extra >= 0:
                         have = have | self.r.unit_terms(int(extra))
-            out[i] = sum(w for t, w in zip(terms, idf) if t in have) / total
+            out[i] = sum(w for t, w in pairs if t in have) / total
         return out
 
     def confidence(self, question: str, best: Candidate) -> float:

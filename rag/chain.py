@@ -106,6 +106,7 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         result = engine.search(state["query"], k=settings.top_k, mode=settings.retrieval_mode)
         state["timings"]["retrieve_ms"] = (time.perf_counter() - t) * 1000
         state["hits"] = result.hits
+        state["qvec"] = result.query_vector
         return state
 
     def generate(states: Iterator[dict]) -> Iterator[Event]:
@@ -125,7 +126,9 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
     if settings.answer_mode == "extractive":
         yield PassagesEvent(related)
         retriever = engine.retriever
-        qvec = engine.embedder.embed_query(state["query"])
+        qvec = state.get("qvec")
+        if qvec is None:  # BM25-only retrieval embeds nothing
+            qvec = engine.embedder.embed_query(state["query"])
         text, citations, abstained, conflict = ExtractiveAnswerer(retriever, settings).answer(state["query"], qvec, hits)
         yield SourcesEvent(citations)
         for chunk in sentence_chunks(text):

@@ -164,6 +164,7 @@ class Timings:
 class SearchResult:
     hits: list[SearchHit]
     timings: Timings = field(default_factory=Timings)
+    query_vector: np.ndarray | None = None  # reused by the answerer (saves a model call)
 
 
 class Retriever:
@@ -256,7 +257,7 @@ class Retriever:
         for rank, pid in enumerate(order[:k], 1):
             hits.append(SearchHit(rank, float(scores[pid]), self.snap.passage(pid), self.snap.passage_meta(pid)))
         timings.fuse_ms += (time.perf_counter() - t) * 1000
-        return SearchResult(hits, timings)
+        return SearchResult(hits, timings, qvec)
 
     def _diversify(self, order: list[int], scores: dict[int, float], k: int) -> tuple[list[int], dict[int, float]]:
         """Greedy re-ranking that discounts each further passage from an already listed article.
@@ -388,9 +389,9 @@ class Retriever:
         scores = np.asarray(self.snap.unit_vectors[units], dtype=np.float32) @ qvec
         terms, idf = self.query_terms(query)
         if terms and idf.sum() > 0:
+            pairs = list(zip(terms, idf.tolist()))
             lex = np.array(
-                [float(sum(w for t, w in zip(terms, idf) if t in self.unit_terms(int(u)))) for u in units],
-                dtype=np.float32,
+                [_weighted_share(self.unit_terms(int(u)), pairs) for u in units], dtype=np.float32
             ) / float(idf.sum())
             scores = scores + self.settings.lexical_weight * lex
         kind = answer_type(query)
@@ -465,6 +466,10 @@ class Retriever:
             chosen.append(best)
             remaining.remove(best)
         return chosen + [c for c in cand if c not in chosen]
+
+
+def _weighted_share(have: frozenset[str], pairs: list[tuple[str, float]]) -> float:
+    return sum(w for t, w in pairs if t in have)
 
 
 def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
