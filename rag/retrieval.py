@@ -63,6 +63,7 @@ def bm25_query_tokens(query: str) -> list[str]:
 
 
 _WORDS = re.compile(r"\w+(?:[-‐‑]\w+)*")
+_HYPHEN = re.compile(r"[-‐‑]")
 
 
 def sentence_terms(text: str) -> list[str]:
@@ -75,12 +76,11 @@ def sentence_terms(text: str) -> list[str]:
     stop = _stopword_set()
     out = []
     for w in _WORDS.findall(text.lower()):
-        parts = [p for p in re.split(r"[-‐‑]", w) if p]
-        if len(parts) == 1:
+        if not _HYPHEN.search(w):
             if len(w) > 1 and w not in stop:
                 out.append(stem(w))
         else:
-            out.append("-".join(stem(p) for p in parts))
+            out.append("-".join(stem(p) for p in _HYPHEN.split(w) if p))
     return list(dict.fromkeys(out))
 
 
@@ -186,6 +186,7 @@ class Retriever:
         self._sources = sorted({s for s in self._source_by_row if s}, key=len, reverse=True)
         self._idf = self._compute_idf()
         self._unit_terms: dict[int, frozenset[str]] = {}
+        self._unit_heading: dict[int, bool] = {}  # immutable per snapshot, so cached
 
     def _compute_idf(self) -> np.ndarray:
         """BM25 IDF per vocabulary term, from the document frequencies in the bm25s matrix."""
@@ -337,7 +338,7 @@ class Retriever:
         idx = np.concatenate([np.arange(lo, hi) for lo, hi in zip(p["unit_lo"], p["unit_hi"])])
         scores = self.score_units(query, qvec, idx)
         # Headings and questions match a question's topic but never answer it.
-        scores = scores - 0.5 * np.array([is_heading_or_question(self.unit_text(int(u))) for u in idx])
+        scores = scores - 0.5 * np.array([self.unit_is_heading(int(u)) for u in idx])
         best = np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
         order = np.argsort(-best, kind="stable")
         return [cands[i] for i in order]
@@ -373,6 +374,12 @@ class Retriever:
             if len(self._unit_terms) > 200_000:
                 self._unit_terms.clear()
             self._unit_terms[unit] = got
+        return got
+
+    def unit_is_heading(self, unit: int) -> bool:
+        got = self._unit_heading.get(unit)
+        if got is None:
+            got = self._unit_heading[unit] = is_heading_or_question(self.unit_text(unit))
         return got
 
     def unit_text(self, unit: int) -> str:
