@@ -113,10 +113,6 @@ def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "") for m in _NUM_TOKEN.finditer(text)}
 
 
-def _required_figures(question: str) -> set[str]:
-    """Numbers and years in the question: an answer must mention them."""
-    return _numbers(question)
-
 
 def _figures(text: str) -> frozenset[str]:
     """Normalised numbers with their unit, used to notice articles that disagree."""
@@ -165,7 +161,7 @@ class ExtractiveAnswerer:
         joint = self._coverage(question, arr, also=np.stack(before, axis=1))
         context = 0.5 * (joint - coverage)
         scores = scores + self.settings.lexical_weight * context
-        required = _required_figures(question)
+        required = _numbers(question)  # figures and years an answer must mention
         out = []
         for i, (u, h) in enumerate(zip(units, owner)):
             rec = self.r.snap.units[u]

@@ -147,7 +147,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
     yield DoneEvent(
         Answer(
             question=state["question"], query=state["query"], answer=text, citations=citations,
-            abstained=abstained, related=related if abstained or not citations else related,
+            abstained=abstained, related=related,
             timings=timings, answerer=answerer, flagged=flagged, conflict=conflict,
         )
     )
@@ -195,9 +195,10 @@ def _cite_passage(engine: Engine, hit: SearchHit, n: int, claim: str) -> Citatio
     """Cite the sentence of the passage that best matches the claim (verbatim span)."""
     r = engine.retriever
     units = list(r.snap.passage_units(hit.passage.passage_id))
-    from .retrieval import bm25_query_tokens
+    from .retrieval import sentence_terms
 
-    claim_terms = set(bm25_query_tokens(claim))
+    # The same terms unit_terms() holds, so hyphenated compounds can match too.
+    claim_terms = set(sentence_terms(claim))
     best = max(units, key=lambda u: len(claim_terms & r.unit_terms(u)), default=None)
     a = hit.article
     if best is None:

@@ -232,7 +232,10 @@ class Retriever:
             t = time.perf_counter()
             qvec = self.embedder.embed_query(query)
             timings.embed_ms = (time.perf_counter() - t) * 1000
-        scores = self._ranked(query, qvec, mode, depth, mask, timings)
+        t = time.perf_counter()
+        bm25_all = self._bm25_scores(query) if mode in ("hybrid", "bm25") else None
+        timings.bm25_ms += (time.perf_counter() - t) * 1000
+        scores = self._ranked(query, qvec, bm25_all, mode, depth, mask, timings)
 
         # Per-source and per-date sub-searches: a question naming several
         # publishers ("... according to TechCrunch and The Verge") or publication
@@ -242,7 +245,7 @@ class Retriever:
             t = time.perf_counter()
             lists = [scores]
             for sub in subs:
-                lists.append(self._ranked(query, qvec, mode, depth, sub, timings))
+                lists.append(self._ranked(query, qvec, bm25_all, mode, depth, sub, timings))
             orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
             weights = [1.0] + [self.settings.subquery_weight] * len(subs)
             scores = _rrf(orders, weights, self.settings.rrf_k)
@@ -302,7 +305,7 @@ class Retriever:
         return found
 
     # -- internals ---------------------------------------------------------
-    def _ranked(self, query, qvec, mode, depth, mask, timings) -> dict[int, float]:
+    def _ranked(self, query, qvec, bm25_all, mode, depth, mask, timings) -> dict[int, float]:
         if mode == "dense":
             t = time.perf_counter()
             ids, sc = self._dense(qvec, depth, mask)
@@ -310,14 +313,14 @@ class Retriever:
             return dict(zip(ids, sc))
         if mode == "bm25":
             t = time.perf_counter()
-            ids, sc = self._bm25(query, depth, mask)
+            ids, sc = self._bm25(bm25_all, depth, mask)
             timings.bm25_ms += (time.perf_counter() - t) * 1000
             return dict(zip(ids, sc))
         t = time.perf_counter()
         d_ids, _ = self._dense(qvec, depth, mask)
         timings.dense_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        b_ids, _ = self._bm25(query, depth, mask)
+        b_ids, _ = self._bm25(bm25_all, depth, mask)
         timings.bm25_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         # Third list: each candidate ranked by its best-matching sentence. A
@@ -422,15 +425,18 @@ class Retriever:
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), sc[0][keep].tolist()
 
-    def _bm25(self, query: str, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
+    def _bm25_scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every passage, computed once per search and shared by its sub-searches."""
         if self.snap.bm25 is None:
-            return [], []
+            return None
         tokens = [t for t in bm25_query_tokens(query) if t in self.snap.bm25.vocab_dict]
-        if not tokens:
+        return self.snap.bm25.get_scores(tokens) if tokens else None
+
+    @staticmethod
+    def _bm25(all_scores: np.ndarray | None, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
+        if all_scores is None:
             return [], []
-        scores = self.snap.bm25.get_scores(tokens)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
+        scores = np.where(mask, all_scores, 0.0) if mask is not None else all_scores
         depth = min(depth, int((scores > 0).sum()))
         if depth == 0:
             return [], []
