@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "multihop-rag"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 # -- shared helpers -------------------------------------------------------------
@@ -81,7 +81,7 @@ def build_passages(articles: list[dict], embedder, n: int, *, max_tokens: int = 
 
 
 def make_embedder(backend: str, index_dir: Path, threads: int | None, batch_size: int | None):
-    from rag.embeddings import Embedder
+    from rag.embeddings import create_embedder
     from rag.settings import Settings
 
     update: dict = {"index_dir": Path(index_dir), "embedding_backend": backend}
@@ -89,12 +89,7 @@ def make_embedder(backend: str, index_dir: Path, threads: int | None, batch_size
         update["embedding_threads"] = threads
     if batch_size:
         update["embedding_batch_size"] = batch_size
-    settings = Settings().model_copy(update=update)
-    if backend == "torch":
-        return Embedder(settings)
-    from rag.onnx_backend import OnnxEmbedder
-
-    return OnnxEmbedder(settings)
+    return create_embedder(Settings().model_copy(update=update))
 
 
 def rotated(items: list, r: int) -> list:

@@ -109,3 +109,22 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def create_embedder(settings: Settings) -> Embedder:
+    """The :class:`Embedder` for ``settings.embedding_backend``."""
+    backend = settings.embedding_backend
+    if backend == "torch":
+        return Embedder(settings)
+    if backend == "openvino":
+        try:
+            from .openvino_backend import OpenVinoEmbedder
+        except ImportError as exc:
+            raise RagError(
+                f"The openvino backend needs the openvino package ({exc}): reinstall with "
+                "`.venv/bin/pip install -e .`, or set RAG_EMBEDDING_BACKEND=torch."
+            ) from exc
+        return OpenVinoEmbedder(settings)
+    from .onnx_backend import OnnxEmbedder
+
+    return OnnxEmbedder(settings)

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-from .embeddings import Embedder
+from .embeddings import Embedder, create_embedder
 from .errors import IndexLoadError
 from .index import IndexSnapshot, current_generation, open_index
 from .ingest import ProgressFn, ingest_articles, ingest_paths, remove_articles
@@ -36,11 +36,7 @@ class Engine:
         return self._make_embedder()
 
     def _make_embedder(self) -> Embedder:
-        if self.settings.embedding_backend == "torch":
-            return Embedder(self.settings)
-        from .onnx_backend import OnnxEmbedder
-
-        return OnnxEmbedder(self.settings)
+        return create_embedder(self.settings)
 
     # -- index -------------------------------------------------------------
     @property

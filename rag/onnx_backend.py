@@ -383,8 +383,9 @@ class OnnxEmbedder(Embedder):
 
 
 # -- helpers ------------------------------------------------------------------
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _pad(seqs: Sequence[Sequence[int]], pad_id: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     width = max(1, max(len(s) for s in seqs))
+    width = -(-width // step) * step
     ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(seqs), width), dtype=np.int64)
     for row, s in enumerate(seqs):
@@ -427,15 +428,19 @@ def _exporter_without_onnx_package():
         opu._add_onnxscript_fn = original
 
 
-def _build_torch_module(model_dir: Path, pooling: str):
-    """The float torch module to export: encoder + pooling + L2 normalisation."""
+def _build_torch_module(model_dir: Path, pooling: str, attention: str = "eager"):
+    """The float torch module to export: encoder + pooling + L2 normalisation.
+
+    ``attention="eager"`` traces into plain MatMul/Softmax ops (what the ONNX
+    exporter needs); ``"sdpa"`` keeps PyTorch's fused attention, which OpenVINO's
+    converter maps onto its own fused kernel.
+    """
     import torch
     from transformers import AutoModel
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        # Eager attention traces into plain MatMul/Softmax ops.
-        encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+        encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation=attention)
     except (OSError, ValueError) as exc:
         raise RagError(f"Cannot load {model_dir} for the ONNX export: {exc}") from exc
     if hasattr(encoder, "pooler"):

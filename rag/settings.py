@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     # Embeddings
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "torch"
     embedding_batch_size: int = 32
     embedding_threads: int | None = None  # None: use every core
 
