@@ -1,7 +1,9 @@
 """Benchmarks, one subcommand each.
 
-    python -m eval.bench embed [--n 512] [--backends torch onnx onnx-int8] [--repeats 3]
+    python -m eval.bench embed [--n 512] [--backends torch onnx onnx-int8 openvino] [--repeats 3]
                                [--queries 200] [--json eval/out/bench-embed.json]
+    python -m eval.bench query --index DIR [--queries 200] [--backend B] [--cold-runs 3]
+    python -m eval.bench scale [--sizes 10000 100000 1000000] [--kinds flat hnsw ivf ivfpq]
 
 ``embed`` compares the embedding backends on the same realistic passages (MultiHop-RAG
 articles cut by ``rag.chunking`` into <=256-word-piece passages with their header, as
@@ -10,7 +12,10 @@ interleaved, so background load hits them alike), query latency (the dev questio
 one at a time, interleaved), and agreement with torch (cosine of the vectors, overlap
 of the brute-force top-10 passages for each question).
 
-Other subcommands (``query``, ``scale``) get their own subparser below.
+``query`` times the query path over an existing index (MultiHop-RAG's, built by
+``rag eval``): query embedding, ``search``, the whole extractive ``ask`` chain, and
+the cold start of a ``rag ask`` process. ``scale`` (``eval/bench_scale.py``) times
+FAISS index kinds and BM25 on synthetic data at 10k-1M passages.
 
 Data: MultiHop-RAG (Tang & Yang 2024), ODC-BY 1.0.
 """
@@ -248,6 +253,102 @@ def cmd_embed(args: argparse.Namespace) -> dict:
     return result
 
 
+# -- query ----------------------------------------------------------------------
+def _percentiles(ms: list[float]) -> dict:
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p95": round(float(np.percentile(ms, 95)), 2),
+        "min": round(float(min(ms)), 2),
+        "max": round(float(max(ms)), 2),
+    }
+
+
+def cmd_query(args: argparse.Namespace) -> dict:
+    """Query-path latency over an existing index: query embedding, ``search`` and the
+    whole extractive ``ask`` chain, one question at a time, plus the cold start of
+    ``rag ask`` (a new process: imports, model and index loading, one answer)."""
+    import subprocess
+
+    from rag.chain import ask, build_chain
+    from rag.engine import Engine
+    from rag.settings import Settings
+
+    index = Path(args.index)
+    if not (index / "CURRENT").is_file():
+        raise SystemExit(f"{index} holds no index: build one first, e.g. `rag eval --corpus "
+                         f"{BENCH / 'corpus.json'} --questions {BENCH / 'queries_dev.json'} --index {index}`")
+    update: dict = {"index_dir": index}
+    if args.backend:
+        update["embedding_backend"] = args.backend
+    settings = Settings().model_copy(update=update)
+    questions = load_queries(Path(args.bench))[: args.queries]
+    print(f"machine: {machine_line()}", flush=True)
+
+    engine = Engine(settings)
+    t = time.perf_counter()
+    engine.retriever  # opens the index and builds the retriever
+    engine.embedder.embed_query("warm up")  # loads (or converts) the model
+    warm_s = time.perf_counter() - t
+    chain = build_chain(engine)
+    for q in questions[:5]:  # warm-up: first-call allocations, caches
+        ask(engine, q, [], settings, chain)
+    print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend}, "
+          f"{len(questions)} questions; loaded in {warm_s:.1f}s", flush=True)
+
+    embed_ms, search_ms, ask_ms = [], [], []
+    for q in questions:
+        t = time.perf_counter()
+        engine.embedder.embed_query(q)
+        embed_ms.append((time.perf_counter() - t) * 1000)
+    for q in questions:
+        t = time.perf_counter()
+        engine.search(q)
+        search_ms.append((time.perf_counter() - t) * 1000)
+    for q in questions:
+        t = time.perf_counter()
+        ask(engine, q, [], settings, chain)
+        ask_ms.append((time.perf_counter() - t) * 1000)
+
+    # Cold start: a fresh `rag ask` process per run, wall clock from spawn to exit.
+    cold: list[float] = []
+    rag_bin = Path(sys.executable).with_name("rag")
+    cmd = [str(rag_bin) if rag_bin.exists() else sys.executable, *([] if rag_bin.exists() else ["-m", "rag.cli"]),
+           "ask", questions[0], "--index", str(index), "-q"]
+    env = dict(os.environ, RAG_EMBEDDING_BACKEND=settings.embedding_backend)
+    for _ in range(args.cold_runs):
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        cold.append(time.perf_counter() - t)
+        if proc.returncode != 0:
+            raise SystemExit(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-500:]}")
+
+    rows = {
+        "embed_query_ms": _percentiles(embed_ms),
+        "search_ms": _percentiles(search_ms),
+        "ask_ms": _percentiles(ask_ms),
+        "cold_start_s": {"median": round(statistics.median(cold), 2), "runs": [round(c, 2) for c in cold]},
+    }
+    print()
+    print(f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'min':>8s} {'max':>8s}")
+    for name in ("embed_query_ms", "search_ms", "ask_ms"):
+        r = rows[name]
+        print(f"{name:22s} {r['p50']:8.2f} {r['p95']:8.2f} {r['min']:8.2f} {r['max']:8.2f}")
+    print(f"{'rag ask cold start':22s} {rows['cold_start_s']['median']:7.2f}s (runs: {rows['cold_start_s']['runs']})")
+    print(f"\n{len(questions)} MultiHop-RAG dev questions, one at a time; search = hybrid retrieval incl. the "
+          "query embedding; ask = search + extractive answer with citations; cold start = new process "
+          "to printed answer.")
+    return {
+        "benchmark": "query",
+        "machine": machine_line(),
+        "index": str(index),
+        "passages": len(engine.snapshot),
+        "backend": settings.embedding_backend,
+        "n_queries": len(questions),
+        "load_s": round(warm_s, 2),
+        **rows,
+    }
+
+
 # -- CLI ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     # Options every benchmark takes (after its name: `embed --json OUT`).
@@ -276,8 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="index dir whose .models/ caches the ONNX exports (default: $RAG_INDEX or ./index)",
     )
     e.set_defaults(func=cmd_embed)
-    # Later: sub.add_parser("query", parents=[common], ...), sub.add_parser("scale", parents=[common], ...),
-    # each with set_defaults(func=cmd_...) returning a JSON-able dict.
+
+    q = sub.add_parser(
+        "query", parents=[common], help="query path over an index: embed_query, search, ask; cold start of `rag ask`"
+    )
+    q.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="an existing index (e.g. MultiHop-RAG's)")
+    q.add_argument("--queries", type=int, default=200, help="dev questions to time (default 200)")
+    q.add_argument("--backend", choices=BACKENDS, default=None, help="embedding backend (default: settings)")
+    q.add_argument("--cold-runs", type=int, default=3, help="fresh `rag ask` processes to time (default 3)")
+    q.set_defaults(func=cmd_query)
+
+    try:
+        from eval import bench_scale
+    except ImportError:  # pragma: no cover - the module ships with eval/
+        bench_scale = None
+    if bench_scale is not None and hasattr(bench_scale, "add_parser"):
+        bench_scale.add_parser(sub, common)
     return p
 
 

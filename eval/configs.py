@@ -71,6 +71,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "int8-quantised ONNX embeddings (own index)",
         "overrides": {"embedding_backend": "onnx-int8"},
     },
+    "torch-fp32": {
+        "description": "plain sentence-transformers float32 embeddings, the reference (own index)",
+        "overrides": {"embedding_backend": "torch"},
+    },
+    "openvino": {
+        "description": "OpenVINO embeddings (bf16 on AMX CPUs; own index)",
+        "overrides": {"embedding_backend": "openvino"},
+    },
 }
 
 DEFAULT_CONFIGS = ("default",)

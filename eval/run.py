@@ -45,11 +45,16 @@ EVAL_DIR = Path(__file__).resolve().parent
 OUT_ROOT = EVAL_DIR / "out"
 FINGERPRINT_FILE = "eval-fingerprint.json"
 FINGERPRINT_VERSION = 1
-# Modules whose behaviour decides what ends up in an index: a change to any of them
-# makes an old index stale, so their source is part of the fingerprint (the ONNX
-# backend only for ONNX indexes).
-INGEST_CODE = ("articles.py", "cleaning.py", "chunking.py", "ingest.py", "index.py", "embeddings.py")
-ONNX_CODE = ("onnx_backend.py",)
+# Modules whose behaviour decides the *content* of an index (cleaned text, passage
+# boundaries, vectors): a change to any of them makes an old index stale, so their
+# source is part of the fingerprint (a backend's module only for its indexes). The
+# storage code (index.py, ingest.py) is covered by the manifest's format version.
+INGEST_CODE = ("articles.py", "cleaning.py", "chunking.py", "embeddings.py")
+BACKEND_CODE = {
+    "onnx": ("onnx_backend.py",),
+    "onnx-int8": ("onnx_backend.py",),
+    "openvino": ("onnx_backend.py", "openvino_backend.py"),
+}
 RETRIEVAL_DEPTH = 10  # the @10 metrics
 TEXT_CHARS = 300  # passage text kept per retrieved passage in results.json
 MULTIHOP_TYPES = {"comparison_query", "inference_query", "temporal_query", "null_query"}
@@ -296,7 +301,7 @@ def fingerprint(files: list[tuple[Path, str]], settings) -> tuple[str, dict[str,
     from rag.index import FORMAT_VERSION
 
     code_dir = Path(rag.__file__).resolve().parent
-    code = INGEST_CODE + (ONNX_CODE if settings.embedding_backend != "torch" else ())
+    code = INGEST_CODE + BACKEND_CODE.get(settings.embedding_backend, ())
     doc = {
         "version": FINGERPRINT_VERSION,
         "corpus": [_file_entry(p, n) for p, n in files],

@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", parents=[common], help="add article files or folders to the index")
     s.add_argument("paths", nargs="+", metavar="PATH")
-    s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8"])
+    s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8", "openvino"])
     s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
     s.set_defaults(func=cmd_ingest)
 

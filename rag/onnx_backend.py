@@ -15,7 +15,7 @@ would produce, done in torch because that tool needs the ``onnx`` package, which
 is not a dependency. On x86 CPUs without VNNI the weights keep 7 bits so the
 AVX2 u8 x s8 kernel cannot saturate.
 
-Exports are cached in ``<index_dir>/.models/`` under a name that hashes the model
+Exports are cached in ``<index_dir>/.models/`` (or ``RAG_MODEL_CACHE_DIR``) under a name that hashes the model
 files (sizes and mtimes), the backend and the export recipe; they are written to a
 temporary file, checked against the torch model, then moved into place with
 ``os.replace``, so a crash never leaves a half-written model behind.
@@ -251,7 +251,7 @@ class OnnxEmbedder(Embedder):
     def onnx_path(self) -> Path:
         """The exported model, exported now if not cached yet."""
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("._")[-80:] or "model"
-        cache = Path(self.settings.index_dir) / ".models"
+        cache = self.settings.models_dir
         dst = cache / f"{safe}-{self.backend}-{self._cache_key()}.onnx"
         if dst.is_file():
             return dst

@@ -6,7 +6,7 @@ The sentence-transformers model (encoder + pooling + L2 normalisation, the same
 module the ONNX backend exports) is converted once, locally, with
 ``openvino.convert_model`` straight from torch (so PyTorch's fused
 scaled-dot-product attention maps onto OpenVINO's fused attention), saved as
-OpenVINO IR under ``<index_dir>/.models/`` and checked against torch before it is
+OpenVINO IR under ``<index_dir>/.models/`` (or ``RAG_MODEL_CACHE_DIR``) and checked against torch before it is
 trusted. Nothing is downloaded.
 
 Why it is fast here (measured by ``python -m eval.bench embed``):
@@ -18,7 +18,8 @@ Why it is fast here (measured by ``python -m eval.bench embed``):
   ``AsyncInferQueue``: two length-sorted batches at once keep both cores busy
   through the many small ops that a single two-thread request spends waiting.
 * Batches are padded only to a multiple of 16 tokens of their own longest text,
-  so a large ingest compiles a few dozen shapes, not hundreds.
+  so a large ingest compiles a few dozen shapes, not hundreds; a batch holds a
+  fixed budget of tokens, so short texts (sentence units) go many to a batch.
 
 Queries (one short text) use a separate low-latency compilation with every core.
 On CPUs without bf16 the precision hint falls back to float32, where this backend
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 CONVERT_VERSION = 1
 # Pad batch widths up to a multiple of this: fewer distinct shapes to compile.
 SHAPE_STEP = 16
+# Upper bound on texts per batch, however short they are.
+MAX_BATCH_ROWS = 256
 # bf16 keeps cosine >= 0.9999 on the check texts; a broken conversion gives ~0.5.
 MIN_COSINE_OV = 0.995
 
@@ -103,7 +106,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         import re
 
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("._")[-80:] or "model"
-        cache = Path(self.settings.index_dir) / ".models"
+        cache = self.settings.models_dir
         dst = cache / f"{safe}-openvino-{self._cache_key()}"
         if (dst / "model.xml").is_file() and (dst / "model.bin").is_file():
             return dst / "model.xml"
@@ -261,9 +264,16 @@ class OpenVinoEmbedder(OnnxEmbedder):
         compiled = self._bulk
         jobs = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         jobs.set_callback(done)
+        # Batches hold about `batch` full-length texts' worth of tokens: short texts
+        # (sentence units) go many to a batch, so per-call overhead stays small.
+        budget = batch * max(self.max_seq_length, SHAPE_STEP)
         try:
-            for s in range(0, len(order), batch):
-                idx = order[s : s + batch]
+            s = 0
+            while s < len(order):
+                width = -(-int(lengths[order[s]]) // SHAPE_STEP) * SHAPE_STEP
+                rows = max(1, min(budget // width, MAX_BATCH_ROWS))
+                idx = order[s : s + rows]
+                s += rows
                 ids, mask = _pad([encoded[i] for i in idx], step=SHAPE_STEP)
                 jobs.start_async({"input_ids": ids, "attention_mask": mask}, idx)
             jobs.wait_all()

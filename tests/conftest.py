@@ -10,6 +10,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# One converted model (OpenVINO, the default backend) for every index the tests make,
+# subprocesses included, instead of a conversion per temporary index folder.
+if "RAG_MODEL_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["RAG_MODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-models-")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

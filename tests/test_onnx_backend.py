@@ -46,7 +46,9 @@ QUESTIONS = [
 def _onnx_embedder(index_dir: Path, backend: str):
     from rag.embeddings import create_embedder
 
-    return create_embedder(make_settings(index_dir, embedding_backend=backend))
+    # The default cache location, next to the index (conftest points the rest of the
+    # tests at one shared cache).
+    return create_embedder(make_settings(index_dir, embedding_backend=backend, model_cache_dir=None))
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +201,8 @@ def test_unsupported_model_is_a_clear_error(tmp_path):
     )
     from rag.onnx_backend import OnnxEmbedder
 
-    emb = OnnxEmbedder(make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx"))
+    emb = OnnxEmbedder(
+        make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx", model_cache_dir=None)
+    )
     with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=torch"):
         emb.embed(["x"])
