@@ -19,10 +19,10 @@ from .index import (
     FORMAT_VERSION,
     PASSAGE_DTYPE,
     UNIT_DTYPE,
+    Bm25Tokens,
     GenerationBuilder,
     IndexSnapshot,
     Manifest,
-    build_bm25,
     build_faiss,
     check_compatible,
     choose_index_type,
@@ -186,7 +186,12 @@ def ingest_articles(
                 faiss_index = build_faiss(vectors, index_type)
             if progress:
                 progress("indexing", 0, 1)
-            bm25 = build_bm25(builder.all_index_texts(passages))
+            tokens = _stored_bm25_tokens(base, len(passages))
+            # Only the new passages are tokenized; the stored ones are reused as ids.
+            tokens = tokens.extend(texts) if tokens is not None else Bm25Tokens.from_texts(
+                builder.all_index_texts(passages)
+            )
+            bm25 = tokens.build_bm25()
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
                 embedding_model=embedder.name,
@@ -200,7 +205,7 @@ def ingest_articles(
                 created_at=time.time(),
                 embedding_backend=settings.embedding_backend,
             )
-            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25)
+            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25, tokens)
         except BaseException:
             builder.abort()
             raise
@@ -216,6 +221,25 @@ def ingest_articles(
         if progress:
             progress("done", 1, 1)
         return report
+
+
+def _stored_bm25_tokens(base: IndexSnapshot | None, n_passages: int) -> Bm25Tokens | None:
+    """The base generation's tokenized BM25 corpus; None when it must be rebuilt from the texts.
+
+    A generation written before ``bm25_tokens/`` existed has none: the caller then
+    re-tokenizes every passage once, and the generation it writes has the files.
+    """
+    if base is None:
+        return Bm25Tokens.empty()
+    stored = base.bm25_tokens()
+    if stored is None:
+        log.info(
+            "%s has no stored BM25 tokens (written by an older version): re-tokenizing all "
+            "%d passages once",
+            base.gen_dir,
+            n_passages,
+        )
+    return stored
 
 
 def _tables(builder: GenerationBuilder, chunked: list[Chunked], unit_base: int) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +303,12 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
                 len(passages),
             )
             faiss_index = build_faiss(vectors, index_type)
-            bm25 = build_bm25(builder.all_index_texts(passages)) if len(passages) else None
+            tokens = _stored_bm25_tokens(base, len(passages))
+            # Drop the removed passages' runs rather than re-tokenizing the rest.
+            tokens = tokens.select(keep) if tokens is not None else Bm25Tokens.from_texts(
+                builder.all_index_texts(passages)
+            )
+            bm25 = tokens.build_bm25()
             m = base.manifest
             manifest = Manifest(
                 **{
@@ -291,7 +320,7 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
                     "index_type": index_type,
                 }
             )
-            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25)
+            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25, tokens)
         except BaseException:
             builder.abort()
             raise
