@@ -206,12 +206,23 @@ class OnnxEmbedder(Embedder):
         fails under concurrent use ("Already borrowed"); this copy is never mutated
         after construction. ``None`` when the tokenizer is not a fast one.
         """
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            return None
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(backend.to_str())
+        file = self.model_dir / "tokenizer.json"
+        if file.is_file():
+            # Straight from the file: the query path then never imports transformers
+            # (and through it torch), which is most of a cold start.
+            try:
+                tok = Tokenizer.from_file(str(file))
+            except Exception:  # noqa: BLE001 - fall back to the HF tokenizer below
+                tok = None
+        else:
+            tok = None
+        if tok is None:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is None:
+                return None
+            tok = Tokenizer.from_str(backend.to_str())
         tok.no_padding()
         tok.enable_truncation(max_length=self.max_seq_length)
         return tok
