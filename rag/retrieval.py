@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -185,8 +186,17 @@ class Retriever:
         )
         self._sources = sorted({s for s in self._source_by_row if s}, key=len, reverse=True)
         self._idf = self._compute_idf()
+        # Per-sentence features, immutable per snapshot, so cached as they are first
+        # needed: term sets (and the same as ids into a growing term table, so that
+        # scoring thousands of sentences is a few numpy operations), heading flags
+        # and, per answer kind, whether a sentence can hold that kind of answer.
         self._unit_terms: dict[int, frozenset[str]] = {}
-        self._unit_heading: dict[int, bool] = {}  # immutable per snapshot, so cached
+        self._unit_tids: dict[int, np.ndarray] = {}
+        self._term_ids: dict[str, int] = {}
+        self._cache_lock = threading.Lock()
+        n_units = len(snapshot.units)
+        self._heading = np.full(n_units, -1, dtype=np.int8)
+        self._fits: dict[str, np.ndarray] = {}
 
     def _compute_idf(self) -> np.ndarray:
         """BM25 IDF per vocabulary term, from the document frequencies in the bm25s matrix."""
@@ -338,11 +348,13 @@ class Retriever:
             return []
         p = self.snap.passages[np.array(cands)]
         lengths = p["unit_hi"] - p["unit_lo"]
-        idx = np.concatenate([np.arange(lo, hi) for lo, hi in zip(p["unit_lo"], p["unit_hi"])])
+        # Every candidate's unit ids lo..hi-1, back to back, without a Python loop.
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        idx = np.arange(int(lengths.sum())) - np.repeat(starts - p["unit_lo"], lengths)
         scores = self.score_units(query, qvec, idx)
         # Headings and questions match a question's topic but never answer it.
-        scores = scores - 0.5 * np.array([self.unit_is_heading(int(u)) for u in idx])
-        best = np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+        scores = scores - 0.5 * self.units_are_headings(idx)
+        best = np.maximum.reduceat(scores, starts)
         order = np.argsort(-best, kind="stable")
         return [cands[i] for i in order]
 
@@ -380,10 +392,44 @@ class Retriever:
         return got
 
     def unit_is_heading(self, unit: int) -> bool:
-        got = self._unit_heading.get(unit)
-        if got is None:
-            got = self._unit_heading[unit] = is_heading_or_question(self.unit_text(unit))
-        return got
+        return bool(self.units_are_headings(np.array([unit]))[0])
+
+    def units_are_headings(self, units: np.ndarray) -> np.ndarray:
+        """1.0 where the sentence unit is a heading or a question, else 0.0."""
+        flags = self._heading[units]
+        for i in np.flatnonzero(flags < 0):
+            u = int(units[i])
+            self._heading[u] = flags[i] = is_heading_or_question(self.unit_text(u))
+        return flags.astype(np.float32)
+
+    def units_fit(self, units: np.ndarray, kind: str) -> np.ndarray:
+        """1.0 where the sentence unit can hold an answer of this kind (see answer_types)."""
+        table = self._fits.get(kind)
+        if table is None:
+            table = self._fits.setdefault(kind, np.full(len(self._heading), -1, dtype=np.int8))
+        fits = table[units]
+        for i in np.flatnonzero(fits < 0):
+            u = int(units[i])
+            table[u] = fits[i] = holds_answer_type(self.unit_text(u), kind)
+        return fits.astype(np.float32)
+
+    def _term_id_runs(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The units' distinct terms as ids, concatenated, and each unit's count."""
+        runs = []
+        for u in units.tolist():
+            got = self._unit_tids.get(u)
+            if got is None:
+                terms = self.unit_terms(u)
+                with self._cache_lock:  # new ids must be unique across threads
+                    ids = self._term_ids
+                    got = np.array([ids.setdefault(t, len(ids)) for t in terms], dtype=np.int32)
+                    if len(self._unit_tids) > 200_000:
+                        self._unit_tids.clear()
+                    self._unit_tids[u] = got
+            runs.append(got)
+        lengths = np.fromiter(map(len, runs), dtype=np.int64, count=len(runs))
+        flat = np.concatenate(runs) if runs else np.zeros(0, dtype=np.int32)
+        return flat, lengths
 
     def unit_text(self, unit: int) -> str:
         u = self.snap.units[unit]
@@ -398,16 +444,19 @@ class Retriever:
         """
         scores = np.asarray(self.snap.unit_vectors[units], dtype=np.float32) @ qvec
         terms, idf = self.query_terms(query)
-        if terms and idf.sum() > 0:
-            pairs = list(zip(terms, idf.tolist()))
-            lex = np.array(
-                [_weighted_share(self.unit_terms(int(u)), pairs) for u in units], dtype=np.float32
-            ) / float(idf.sum())
-            scores = scores + self.settings.lexical_weight * lex
+        if terms and idf.sum() > 0 and len(units):
+            flat, lengths = self._term_id_runs(units)
+            weight = np.zeros(len(self._term_ids) + 1, dtype=np.float64)
+            for t, w in zip(terms, idf.tolist()):
+                tid = self._term_ids.get(t)
+                if tid is not None and tid < len(weight):
+                    weight[tid] += w
+            owner = np.repeat(np.arange(len(units)), lengths)
+            lex = np.bincount(owner, weights=weight[flat], minlength=len(units)) / float(idf.sum())
+            scores = scores + self.settings.lexical_weight * lex.astype(np.float32)
         kind = answer_type(query)
         if kind != "other":
-            fits = np.array([holds_answer_type(self.unit_text(int(u)), kind) for u in units], dtype=np.float32)
-            scores = scores + self.settings.answer_type_weight * fits
+            scores = scores + self.settings.answer_type_weight * self.units_fit(units, kind)
         return scores
 
     def _dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
@@ -479,10 +528,6 @@ class Retriever:
             chosen.append(best)
             remaining.remove(best)
         return chosen + [c for c in cand if c not in chosen]
-
-
-def _weighted_share(have: frozenset[str], pairs: list[tuple[str, float]]) -> float:
-    return sum(w for t, w in pairs if t in have)
 
 
 def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
