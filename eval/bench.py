@@ -295,11 +295,17 @@ def cmd_query(args: argparse.Namespace) -> dict:
     print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend}, "
           f"{len(questions)} questions; loaded in {warm_s:.1f}s", flush=True)
 
-    embed_ms, search_ms, ask_ms = [], [], []
+    embed_ms, first_ms, search_ms, ask_ms = [], [], [], []
     for q in questions:
         t = time.perf_counter()
         engine.embedder.embed_query(q)
         embed_ms.append((time.perf_counter() - t) * 1000)
+    # The retriever caches per-sentence features (terms, flags) as it first meets
+    # them: the first pass shows a fresh process, the second a running app.
+    for q in questions:
+        t = time.perf_counter()
+        engine.search(q)
+        first_ms.append((time.perf_counter() - t) * 1000)
     for q in questions:
         t = time.perf_counter()
         engine.search(q)
@@ -324,18 +330,19 @@ def cmd_query(args: argparse.Namespace) -> dict:
 
     rows = {
         "embed_query_ms": _percentiles(embed_ms),
+        "search_first_pass_ms": _percentiles(first_ms),
         "search_ms": _percentiles(search_ms),
         "ask_ms": _percentiles(ask_ms),
         "cold_start_s": {"median": round(statistics.median(cold), 2), "runs": [round(c, 2) for c in cold]},
     }
     print()
     print(f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'min':>8s} {'max':>8s}")
-    for name in ("embed_query_ms", "search_ms", "ask_ms"):
+    for name in ("embed_query_ms", "search_first_pass_ms", "search_ms", "ask_ms"):
         r = rows[name]
         print(f"{name:22s} {r['p50']:8.2f} {r['p95']:8.2f} {r['min']:8.2f} {r['max']:8.2f}")
     print(f"{'rag ask cold start':22s} {rows['cold_start_s']['median']:7.2f}s (runs: {rows['cold_start_s']['runs']})")
     print(f"\n{len(questions)} MultiHop-RAG dev questions, one at a time; search = hybrid retrieval incl. the "
-          "query embedding; ask = search + extractive answer with citations; cold start = new process "
+          "query embedding (first pass: sentence-feature caches cold; then warm, as in a running app); ask = search + extractive answer with citations; cold start = new process "
           "to printed answer.")
     return {
         "benchmark": "query",
