@@ -37,6 +37,8 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# As the CLI does: idle OpenMP threads of one backend must not spin while the next one runs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "multihop-rag"
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
