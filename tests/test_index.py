@@ -158,3 +158,23 @@ def test_killed_ingest_leaves_previous_index_loadable(tmp_path):
     assert _rag(["ingest", str(batch), "--index", str(index), "-q"]).wait(timeout=300) == 0
     assert _assert_consistent(index, {45}) == 45
     assert not [p for p in index.iterdir() if p.name.startswith(".tmp-gen-")]
+
+
+def test_hnsw_index_opens_searches_and_grows(tmp_path, embedder):
+    import faiss
+
+    from rag.engine import Engine
+    from rag.index import hnsw_ef_search
+
+    engine = Engine(make_settings(tmp_path / "index", index_type="hnsw"))
+    engine.__dict__["embedder"] = embedder
+    engine.ingest([SEED_FILES["moscow"]], show_progress=False)
+    engine.ingest([SEED_FILES["bbc"]], show_progress=False)  # incremental add to the graph
+    snap = engine.snapshot
+    assert isinstance(snap.faiss, faiss.IndexHNSW) and snap.manifest.index_type == "hnsw"
+    assert snap.faiss.ntotal == len(snap)
+    assert snap.faiss.hnsw.efSearch == hnsw_ef_search(len(snap)) == 256
+    hits = engine.search("What is the range of Tomahawk missiles?", mode="dense", k=5).hits
+    # Both articles give the missile's range: the graph must reach both.
+    assert len({h.passage.article_id for h in hits}) == 2
+    assert any("2,500" in h.passage.text or "1,600" in h.passage.text for h in hits)
