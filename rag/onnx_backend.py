@@ -96,6 +96,8 @@ class OnnxEmbedder(Embedder):
     backend, then cached next to the index).
     """
 
+    SERVES: tuple[str, ...] = BACKENDS
+
     def __init__(self, settings: Settings):
         # Deliberately not Embedder.__init__: that imports torch only to set its
         # thread count, which this backend never needs after the export.
@@ -103,8 +105,8 @@ class OnnxEmbedder(Embedder):
         self.name = settings.embedding_model
         self.path = resolve_model_path(self.name)
         backend = settings.embedding_backend
-        if backend not in BACKENDS:
-            raise RagError(f"OnnxEmbedder serves backends {BACKENDS}, not {backend!r}.")
+        if backend not in self.SERVES:
+            raise RagError(f"{type(self).__name__} serves backends {self.SERVES}, not {backend!r}.")
         self.backend = backend
         self.threads = settings.embedding_threads or os.cpu_count() or 1
         self._lock = threading.Lock()

@@ -42,7 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import RagError
-from .onnx_backend import MIN_COSINE, OnnxEmbedder, _build_torch_module, _CHECK_TEXTS, _normalise, _pad
+from .onnx_backend import OnnxEmbedder, _build_torch_module, _CHECK_TEXTS, _normalise, _pad
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ MAX_FULL_ROWS = 16
 MIN_COSINE_OV = 0.995
 
 
-def openvino_precision() -> str:
-    """The inference precision OpenVINO will use on this CPU: "bf16" or "f32"."""
-    import openvino as ov
-
-    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return "bf16" if "BF16" in caps else "f32"
-
-
 class OpenVinoEmbedder(OnnxEmbedder):
     """:class:`Embedder` that runs an OpenVINO conversion of the packaged model.
 
@@ -74,18 +66,10 @@ class OpenVinoEmbedder(OnnxEmbedder):
     backend's (inherited); only the conversion and inference differ.
     """
 
-    def __init__(self, settings: Settings):
-        if settings.embedding_backend != "openvino":
-            raise RagError(f"OpenVinoEmbedder serves the 'openvino' backend, not {settings.embedding_backend!r}.")
-        # OnnxEmbedder.__init__ checks the backend name against its own list.
-        self.settings = settings
-        self.name = settings.embedding_model
-        from .embeddings import resolve_model_path
+    SERVES = ("openvino",)
 
-        self.path = resolve_model_path(settings.embedding_model)
-        self.backend = "openvino"
-        self.threads = settings.embedding_threads or os.cpu_count() or 1
-        self._lock = threading.Lock()
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
 
     # -- conversion ----------------------------------------------------------
@@ -165,8 +149,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         compiled = self._compile(out, latency=True)
         got = compiled({"input_ids": check_ids, "attention_mask": check_mask})[0]
         cos = float(np.min(np.sum(_normalise(got) * reference, axis=1)))
-        floor = min(MIN_COSINE["onnx"], MIN_COSINE_OV)
-        if not cos >= floor:
+        if not cos >= MIN_COSINE_OV:
             raise RagError(
                 f"The OpenVINO conversion of {self.name!r} disagrees with torch (cosine {cos:.4f}). "
                 "Use RAG_EMBEDDING_BACKEND=torch."
@@ -234,10 +217,6 @@ class OpenVinoEmbedder(OnnxEmbedder):
             return np.array(req.get_output_tensor(0).data, dtype=np.float32, copy=True)
         finally:
             self._requests.put(req)
-
-    @property
-    def precision(self) -> str:
-        return str(self.session.get_property("INFERENCE_PRECISION_HINT"))
 
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         if not texts:
