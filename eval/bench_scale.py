@@ -89,7 +89,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import json
 import logging
 import math
 import os
@@ -999,23 +998,10 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    parser = argparse.ArgumentParser(prog="python -m eval.bench_scale", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub, common)
-    args = parser.parse_args(["scale", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    result = args.func(args)
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
-    return 0
+    """``python -m eval.bench_scale ...`` is ``python -m eval.bench scale ...``."""
+    from eval.bench import main as bench_main
+
+    return bench_main(["scale", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
