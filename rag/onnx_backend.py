@@ -33,6 +33,7 @@ import logging
 import os
 import platform
 import re
+import shutil
 import threading
 import warnings
 from functools import cached_property
@@ -260,42 +261,60 @@ class OnnxEmbedder(Embedder):
                 h.update(f"{f.relative_to(self.model_dir).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
+    # What differs between cached model formats; the caching itself is shared.
+    EXPORT_VERB = "Exporting"
+    FORMAT = "ONNX"
+    SUFFIX = ".onnx"  # a single file; a subclass may cache a folder instead
+
+    def _model_file(self, entry: Path) -> Path:
+        """The file to load inside a cache entry (the entry itself for ONNX)."""
+        return entry
+
+    def _entry_complete(self, entry: Path) -> bool:
+        return entry.is_file()
+
+    def _write_entry(self, tmp: Path) -> None:
+        self._export(tmp)
+
     @cached_property
     def onnx_path(self) -> Path:
-        """The exported model, exported now if not cached yet."""
+        """The exported model file, exported now if not cached yet."""
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("._")[-80:] or "model"
         cache = self.settings.models_dir
-        dst = cache / f"{safe}-{self.backend}-{self._cache_key()}.onnx"
-        if dst.is_file():
-            return dst
+        prefix = f"{safe}-{self.backend}-"
+        dst = cache / f"{prefix}{self._cache_key()}{self.SUFFIX}"
+        if self._entry_complete(dst):
+            return self._model_file(dst)
         try:
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RagError(f"Cannot create the model cache {cache}: {exc}") from exc
-        log.info("Exporting %s to ONNX (%s), once: %s", self.name, self.backend, dst)
+        log.info("%s %s to %s (%s), once: %s", self.EXPORT_VERB, self.name, self.FORMAT, self.backend, dst)
         tmp = cache / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             with _EXPORT_LOCK:  # the exporter patch below is process-global
-                if dst.is_file():  # another embedder in this process just exported it
-                    return dst
-                self._export(tmp)
-                os.replace(tmp, dst)
+                if self._entry_complete(dst):  # another embedder in this process just exported it
+                    return self._model_file(dst)
+                _remove(tmp)
+                self._write_entry(tmp)
+                _remove(dst)  # a damaged entry (a folder is not replaced by os.replace)
+                os.replace(tmp, dst)  # the whole entry appears at once
         except RagError:
             raise
         except Exception as exc:  # noqa: BLE001 - exporter failures come in many types
             raise RagError(
-                f"Exporting {self.name!r} to ONNX failed ({type(exc).__name__}: {exc}). "
+                f"{self.EXPORT_VERB} {self.name!r} to {self.FORMAT} failed ({type(exc).__name__}: {exc}). "
                 "Use RAG_EMBEDDING_BACKEND=torch."
             ) from exc
         finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            _remove(tmp)
         # Older exports of the same model and backend are stale now.
-        for old in cache.glob(f"{safe}-{self.backend}-*.onnx"):
-            if old != dst:
-                with contextlib.suppress(OSError):
-                    old.unlink()
-        return dst
+        # Exactly this backend's names: "x-onnx-*" must not catch "x-onnx-int8-*".
+        stale = re.compile(re.escape(prefix) + r"[0-9a-f]{16}" + re.escape(self.SUFFIX))
+        for old in cache.glob(f"{prefix}*"):
+            if old != dst and stale.fullmatch(old.name):
+                _remove(old)
+        return self._model_file(dst)
 
     def _export(self, out: Path) -> None:
         import torch
@@ -396,6 +415,15 @@ class OnnxEmbedder(Embedder):
 
 
 # -- helpers ------------------------------------------------------------------
+def _remove(path: Path) -> None:
+    """Delete a file or folder if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def _pad(seqs: Sequence[Sequence[int]], pad_id: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     width = max(1, max(len(s) for s in seqs))
     width = -(-width // step) * step

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import shutil
-import threading
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -82,51 +80,20 @@ class OpenVinoEmbedder(OnnxEmbedder):
             "openvino": _openvino_version(),
         }
 
-    @cached_property
-    def onnx_path(self) -> Path:
-        """The converted model's ``model.xml`` (converted now if not cached yet).
+    # The cache entry is a folder (model.xml + model.bin) renamed into place whole.
+    EXPORT_VERB = "Converting"
+    FORMAT = "OpenVINO"
+    SUFFIX = ""
 
-        Named ``onnx_path`` because the base class's session logic uses it; the
-        file is OpenVINO IR (``model.xml`` + ``model.bin`` in one folder).
-        """
-        import re
+    def _model_file(self, entry: Path) -> Path:
+        return entry / "model.xml"
 
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("._")[-80:] or "model"
-        cache = self.settings.models_dir
-        dst = cache / f"{safe}-openvino-{self._cache_key()}"
-        if (dst / "model.xml").is_file() and (dst / "model.bin").is_file():
-            return dst / "model.xml"
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RagError(f"Cannot create the model cache {cache}: {exc}") from exc
-        log.info("Converting %s to OpenVINO, once: %s", self.name, dst)
-        tmp = cache / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            from .onnx_backend import _EXPORT_LOCK
+    def _entry_complete(self, entry: Path) -> bool:
+        return (entry / "model.xml").is_file() and (entry / "model.bin").is_file()
 
-            with _EXPORT_LOCK:
-                if (dst / "model.xml").is_file():
-                    return dst / "model.xml"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                self._export(tmp / "model.xml")
-                # Both files appear at once: the folder is renamed into place.
-                shutil.rmtree(dst, ignore_errors=True)
-                os.replace(tmp, dst)
-        except RagError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - converter failures come in many types
-            raise RagError(
-                f"Converting {self.name!r} to OpenVINO failed ({type(exc).__name__}: {exc}). "
-                "Use RAG_EMBEDDING_BACKEND=torch."
-            ) from exc
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for old in cache.glob(f"{safe}-openvino-*"):
-            if old != dst and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-        return dst / "model.xml"
+    def _write_entry(self, tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        self._export(tmp / "model.xml")
 
     def _export(self, out: Path) -> None:
         import openvino as ov

@@ -171,6 +171,20 @@ def test_damaged_cache_file_is_exported_again(tmp_path, onnx_index):
     assert damaged.stat().st_size > 1_000_000  # a real model replaced the junk
 
 
+def test_stale_exports_go_other_backends_stay(tmp_path):
+    index = tmp_path / "index"
+    int8 = _onnx_embedder(index, "onnx-int8")
+    int8.embed(["exported first"])
+    onnx = _onnx_embedder(index, "onnx")
+    key = onnx._cache_key()
+    stale = index / ".models" / f"{int8.onnx_path.name.split('-onnx-int8-')[0]}-onnx-{'0' * 16}.onnx"
+    stale.write_bytes(b"an export of older model files")
+    onnx.embed(["exported second"])
+    assert key in onnx.onnx_path.name
+    assert not stale.exists()  # the same backend's older export is gone
+    assert int8.onnx_path.is_file()  # "-onnx-*" must not match the int8 export
+
+
 def test_damaged_openvino_model_is_converted_again(tmp_path, onnx_index):
     good = _onnx_embedder(onnx_index, "openvino").onnx_path
     index = tmp_path / "index"
