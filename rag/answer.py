@@ -147,7 +147,7 @@ class ExtractiveAnswerer:
         if not units:
             return []
         arr = np.array(units)
-        dense = np.asarray(self.r.snap.unit_vectors[arr], dtype=np.float32) @ qvec
+        dense = self.r.snap.unit_vectors_f32(arr) @ qvec
         scores = self.r.score_units(question, qvec, arr)
         coverage = self._coverage(question, arr)
         # An answer often follows the sentences that name the topic ("... the Tomahawk

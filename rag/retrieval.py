@@ -29,6 +29,8 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "bm25"]
+# Bound on the cached term ids of sentence units (int32 each): 256 MB.
+MAX_CACHED_TERM_IDS = 64_000_000
 MODES = ("hybrid", "dense", "bm25")
 
 
@@ -184,15 +186,29 @@ class Retriever:
             [(_parse_day(metas[r].published_at).toordinal() if r in metas and _parse_day(metas[r].published_at) else -1) for r in range(max_row)],
             dtype=np.int64,
         )
-        self._sources = sorted({s for s in self._source_by_row if s}, key=len, reverse=True)
+        self._source_names = _source_names(s for s in self._source_by_row if s)
+        # One alternation, longest names first, so "The Independent - Sports" is
+        # found whole rather than as "The Independent".
+        self._source_re = (
+            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, self._source_names)) + r")(?!\w)")
+            if self._source_names
+            else None
+        )
         self._idf = self._compute_idf()
         # Per-sentence features, immutable per snapshot, so cached as they are first
         # needed: term sets (and the same as ids into a growing term table, so that
         # scoring thousands of sentences is a few numpy operations), heading flags
         # and, per answer kind, whether a sentence can hold that kind of answer.
         self._unit_terms: dict[int, frozenset[str]] = {}
-        self._unit_tids: dict[int, np.ndarray] = {}
+        # Term ids of the units seen so far, as one flat array indexed by unit
+        # (CSR without the row order): gathering thousands of units is then a
+        # few numpy operations instead of a Python loop.
         self._term_ids: dict[str, int] = {}
+        self._tid_pos = np.full(len(snapshot.units), -1, dtype=np.int64)
+        self._tid_len = np.zeros(len(snapshot.units), dtype=np.int64)
+        self._tid_flat = np.zeros(1 << 16, dtype=np.int32)
+        self._tid_used = 0
+        self._qterms: dict[str, tuple[list[str], np.ndarray]] = {}
         self._cache_lock = threading.Lock()
         n_units = len(snapshot.units)
         self._heading = np.full(n_units, -1, dtype=np.int8)
@@ -237,25 +253,34 @@ class Retriever:
             return SearchResult([], timings)
 
         depth = max(self.settings.candidates, k * 3)
-        qvec = None
-        if mode in ("hybrid", "dense"):
-            t = time.perf_counter()
-            qvec = self.embedder.embed_query(query)
-            timings.embed_ms = (time.perf_counter() - t) * 1000
+        # The query embedding runs in its own thread (the model releases the GIL)
+        # while this one does the lexical half of the search: BM25 scores, the
+        # sources and days the question names, its content words.
+        embedding = _Background(self.embedder.embed_query, query) if mode in ("hybrid", "dense") else None
         t = time.perf_counter()
         bm25_all = self._bm25_scores(query) if mode in ("hybrid", "bm25") else None
         timings.bm25_ms += (time.perf_counter() - t) * 1000
-        scores = self._ranked(query, qvec, bm25_all, mode, depth, mask, timings)
+        subs = self._metadata_masks(query) if mask is None and self.settings.metadata_subqueries else []
+        if mode == "hybrid":
+            self.query_terms(query)  # cached for the sentence scoring below
+        qvec = None
+        if embedding is not None:
+            qvec = embedding.result()
+            timings.embed_ms = embedding.ms
+        # Best-sentence score per passage, shared by the sub-searches below: their
+        # candidates mostly repeat the main search's, and scoring sentences is the
+        # costliest step of a search.
+        best: dict[int, float] = {}
+        scores = self._ranked(query, qvec, bm25_all, mode, depth, mask, timings, best)
 
         # Per-source and per-date sub-searches: a question naming several
         # publishers ("... according to TechCrunch and The Verge") or publication
         # days needs evidence from each; without this one loud source fills the list.
-        subs = self._metadata_masks(query) if mask is None and self.settings.metadata_subqueries else []
         if subs:
             t = time.perf_counter()
             lists = [scores]
             for sub in subs:
-                lists.append(self._ranked(query, qvec, bm25_all, mode, depth, sub, timings))
+                lists.append(self._ranked(query, qvec, bm25_all, mode, depth, sub, timings, best))
             orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
             weights = [1.0] + [self.settings.subquery_weight] * len(subs)
             scores = _rrf(orders, weights, self.settings.rrf_k)
@@ -296,7 +321,7 @@ class Retriever:
         return out + [pid for pid in order if pid not in taken], adjusted
 
     def _metadata_masks(self, query: str) -> list[np.ndarray]:
-        masks = [self._source_mask(src) for src in self.sources_in(query)]
+        masks = [self._source_mask(self.sources_named(name)) for name in self.sources_in(query)]
         for day in dates_in(query):
             m = (self._day_by_row == day.toordinal())[self._row_of]
             if m.any():
@@ -304,18 +329,22 @@ class Retriever:
         return [m for m in masks if m.any()]
 
     def sources_in(self, query: str) -> list[str]:
-        """Publisher names from the index that the question mentions."""
-        q = query.lower()
-        found: list[str] = []
-        for src in self._sources:
-            if len(src) < 3:
-                continue
-            if re.search(r"(?<!\w)" + re.escape(src) + r"(?!\w)", q) and not any(src in f for f in found):
-                found.append(src)
-        return found
+        """Publisher names from the index that the question mentions.
+
+        A feed-style name ("Cnbc | World Business News Leader", "The Independent -
+        Sports") is also found by its head ("CNBC", "The Independent"); a head shared
+        by several feeds stands for all of them (see :meth:`sources_named`).
+        """
+        if self._source_re is None:
+            return []
+        return list(dict.fromkeys(m.group(0) for m in self._source_re.finditer(query.lower())))
+
+    def sources_named(self, name: str) -> tuple[str, ...]:
+        """The (lower-cased) sources a name found by :meth:`sources_in` stands for."""
+        return self._source_names.get(name, ())
 
     # -- internals ---------------------------------------------------------
-    def _ranked(self, query, qvec, bm25_all, mode, depth, mask, timings) -> dict[int, float]:
+    def _ranked(self, query, qvec, bm25_all, mode, depth, mask, timings, best: dict[int, float]) -> dict[int, float]:
         if mode == "dense":
             t = time.perf_counter()
             ids, sc = self._dense(qvec, depth, mask)
@@ -336,27 +365,28 @@ class Retriever:
         # Third list: each candidate ranked by its best-matching sentence. A
         # passage embedding blurs a one-sentence fact into its neighbours; the
         # sentence vectors (stored at ingest) bring it back into focus.
-        cands = list(dict.fromkeys(d_ids + b_ids))
-        s_ids = self._by_best_sentence(query, qvec, cands)
+        n = self.settings.sentence_candidates
+        cands = list(dict.fromkeys(d_ids[:n] + b_ids[:n]))
+        s_ids = self._by_best_sentence(query, qvec, cands, best)
         w = self.settings
         fused = _rrf([d_ids, b_ids, s_ids], [w.dense_weight, w.bm25_weight, w.sentence_weight], w.rrf_k)
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return fused
 
-    def _by_best_sentence(self, query: str, qvec: np.ndarray, cands: list[int]) -> list[int]:
-        if not cands:
-            return []
-        p = self.snap.passages[np.array(cands)]
-        lengths = p["unit_hi"] - p["unit_lo"]
-        # Every candidate's unit ids lo..hi-1, back to back, without a Python loop.
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        idx = np.arange(int(lengths.sum())) - np.repeat(starts - p["unit_lo"], lengths)
-        scores = self.score_units(query, qvec, idx)
-        # Headings and questions match a question's topic but never answer it.
-        scores = scores - 0.5 * self.units_are_headings(idx)
-        best = np.maximum.reduceat(scores, starts)
-        order = np.argsort(-best, kind="stable")
-        return [cands[i] for i in order]
+    def _by_best_sentence(self, query: str, qvec: np.ndarray, cands: list[int], best: dict[int, float]) -> list[int]:
+        """``cands`` ordered by their best sentence's score; ``best`` caches scores per passage."""
+        todo = [pid for pid in cands if pid not in best]
+        if todo:
+            p = self.snap.passages[np.array(todo)]
+            lengths = p["unit_hi"] - p["unit_lo"]
+            # Every candidate's unit ids lo..hi-1, back to back, without a Python loop.
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            idx = np.arange(int(lengths.sum())) - np.repeat(starts - p["unit_lo"], lengths)
+            scores = self.score_units(query, qvec, idx)
+            # Headings and questions match a question's topic but never answer it.
+            scores = scores - 0.5 * self.units_are_headings(idx)
+            best.update(zip(todo, np.maximum.reduceat(scores, starts).tolist()))
+        return sorted(cands, key=best.__getitem__, reverse=True)
 
     # -- sentence scoring (shared with the extractive answerer) ------------------
     def query_terms(self, query: str, *, with_unknown: bool = False) -> tuple[list[str], np.ndarray]:
@@ -366,6 +396,10 @@ class Retriever:
         (a question about "population" over articles that never say it), and are
         dropped otherwise.
         """
+        key = f"{int(with_unknown)}{query}"
+        got = self._qterms.get(key)
+        if got is not None:
+            return got
         vocab = self.snap.bm25.vocab_dict if self.snap.bm25 is not None else {}
         top = float(self._idf.max()) if len(self._idf) else 1.0
         terms, idf = [], []
@@ -379,7 +413,11 @@ class Retriever:
             elif with_unknown:
                 terms.append(t)
                 idf.append(top)
-        return terms, np.array(idf, dtype=np.float32)
+        got = (terms, np.array(idf, dtype=np.float32))
+        if len(self._qterms) > 256:
+            self._qterms.clear()
+        self._qterms[key] = got
+        return got
 
     def unit_terms(self, unit: int) -> frozenset[str]:
         """Stemmed words of a sentence unit (cached: answers reuse the same units)."""
@@ -415,21 +453,29 @@ class Retriever:
 
     def _term_id_runs(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The units' distinct terms as ids, concatenated, and each unit's count."""
-        runs = []
-        for u in units.tolist():
-            got = self._unit_tids.get(u)
-            if got is None:
-                terms = self.unit_terms(u)
-                with self._cache_lock:  # new ids must be unique across threads
-                    ids = self._term_ids
-                    got = np.array([ids.setdefault(t, len(ids)) for t in terms], dtype=np.int32)
-                    if len(self._unit_tids) > 200_000:
-                        self._unit_tids.clear()
-                    self._unit_tids[u] = got
-            runs.append(got)
-        lengths = np.fromiter(map(len, runs), dtype=np.int64, count=len(runs))
-        flat = np.concatenate(runs) if runs else np.zeros(0, dtype=np.int32)
-        return flat, lengths
+        # Stemming is the slow part: done outside the lock (unit_terms caches it).
+        terms_of = {u: self.unit_terms(u) for u in np.unique(units[self._tid_pos[units] < 0]).tolist()}
+        # Under the lock: term ids and array slots must be unique across threads,
+        # and a reset must not happen between filling and gathering.
+        with self._cache_lock:
+            if self._tid_used + sum(map(len, terms_of.values())) > MAX_CACHED_TERM_IDS:
+                self._tid_pos[:] = -1  # bounded memory on huge indexes: start over
+                self._tid_used = 0
+            ids = self._term_ids
+            for u in np.unique(units[self._tid_pos[units] < 0]).tolist():
+                terms = terms_of.get(u)
+                got = [ids.setdefault(t, len(ids)) for t in (terms if terms is not None else self.unit_terms(u))]
+                end = self._tid_used + len(got)
+                if end > len(self._tid_flat):
+                    self._tid_flat = np.concatenate([self._tid_flat, np.zeros(max(end, len(self._tid_flat)), dtype=np.int32)])
+                self._tid_flat[self._tid_used : end] = got
+                self._tid_len[u] = len(got)
+                self._tid_pos[u] = self._tid_used
+                self._tid_used = end
+            lengths = self._tid_len[units]
+            offsets = np.cumsum(lengths) - lengths
+            idx = np.arange(int(lengths.sum())) + np.repeat(self._tid_pos[units] - offsets, lengths)
+            return self._tid_flat[idx], lengths
 
     def unit_text(self, unit: int) -> str:
         u = self.snap.units[unit]
@@ -442,7 +488,7 @@ class Retriever:
         missiles?") as well as answering ones; the lexical share rewards sentences
         that hold the question's rare words ("range").
         """
-        scores = np.asarray(self.snap.unit_vectors[units], dtype=np.float32) @ qvec
+        scores = self.snap.unit_vectors_f32(units) @ qvec
         terms, idf = self.query_terms(query)
         if terms and idf.sum() > 0 and len(units):
             flat, lengths = self._term_id_runs(units)
@@ -507,8 +553,8 @@ class Retriever:
             rows_ok &= (self._day_by_row >= 0) & (self._day_by_row <= f.date_to.toordinal())
         return rows_ok[self._row_of]
 
-    def _source_mask(self, source_lower: str) -> np.ndarray:
-        return (self._source_by_row == source_lower)[self._row_of]
+    def _source_mask(self, sources_lower: Sequence[str]) -> np.ndarray:
+        return np.isin(self._source_by_row, sources_lower)[self._row_of]
 
     def _mmr(self, qvec: np.ndarray, cand: list[int], k: int) -> list[int]:
         lam = self.settings.mmr_lambda
@@ -528,6 +574,49 @@ class Retriever:
             chosen.append(best)
             remaining.remove(best)
         return chosen + [c for c in cand if c not in chosen]
+
+
+class _Background:
+    """Run ``fn(*args)`` in a thread; :meth:`result` waits and returns (or re-raises)."""
+
+    def __init__(self, fn, *args):
+        self.ms = 0.0
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        t = time.perf_counter()
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
+            self._error = exc
+        self.ms = (time.perf_counter() - t) * 1000
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+_FEED_SEPARATOR = re.compile(r"\s+[|\-\u2013\u2014:]\s+|:\s+")
+
+
+def _source_names(sources) -> dict[str, tuple[str, ...]]:
+    """Each name a question may use for a publisher, longest first, with the sources it means.
+
+    Feed titles often append a section or slogan to the publisher ("The Roar |
+    Sports Writers Blog"); questions name the publisher alone.
+    """
+    names: dict[str, set[str]] = {}
+    for src in set(sources):
+        if len(src) >= 3:
+            names.setdefault(src, set()).add(src)
+        head = _FEED_SEPARATOR.split(src, maxsplit=1)[0].strip()
+        if head != src and len(head) >= 3:
+            names.setdefault(head, set()).add(src)
+    return {n: tuple(sorted(names[n])) for n in sorted(names, key=len, reverse=True)}
 
 
 def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:

@@ -76,3 +76,81 @@ def test_langchain_retriever_returns_documents(seed_engine):
     assert any("Rubio" in d.page_content for d in docs)
     meta = docs[0].metadata
     assert {"rank", "score", "article_id", "title", "source", "start", "end"} <= set(meta)
+
+
+def _feed_articles():
+    from rag.articles import article_id_for
+    from rag.models import Article
+
+    texts = {
+        "Cnbc | World Business News Leader": "Central bank officials held interest rates steady on Wednesday, citing slower inflation.",
+        "The Independent - Sports": "The striker scored twice as the club climbed to third in the league table.",
+        "The Independent - Travel": "Rail operators added night trains between Vienna and Paris for the winter season.",
+        "TechCrunch": "The startup raised 40 million dollars to build interest rate software for small banks.",
+    }
+    return [Article(article_id_for(src, text), f"{src} story", text, src) for src, text in texts.items()]
+
+
+def test_a_feed_is_found_by_its_publisher_name(fresh_engine):
+    """'Cnbc | World Business News Leader' is what the feed says; questions say 'CNBC'."""
+    fresh_engine.ingest_articles(_feed_articles(), show_progress=False)
+    r = fresh_engine.retriever
+    assert r.sources_in("What did CNBC report about interest rates?") == ["cnbc"]
+    assert r.sources_named("cnbc") == ("cnbc | world business news leader",)
+    # A head shared by two feeds stands for both; a full feed name is found whole.
+    assert r.sources_named("the independent") == ("the independent - sports", "the independent - travel")
+    assert r.sources_in("Did The Independent - Sports and TechCrunch agree?") == ["the independent - sports", "techcrunch"]
+    assert r.sources_in("Nothing named here") == []
+    # The named publisher's article leads, although TechCrunch's shares more words.
+    hits = fresh_engine.search("What did CNBC say about interest rates for small banks?", k=2).hits
+    assert hits[0].article.source == "Cnbc | World Business News Leader"
+
+
+def test_unit_vectors_decode_exactly(seed_engine):
+    import numpy as np
+
+    snap = seed_engine.snapshot
+    units = np.array([0, 3, 1, len(snap.units) - 1])
+    got = snap.unit_vectors_f32(units)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, np.asarray(snap.unit_vectors[units], dtype=np.float32))
+    assert snap.unit_vectors_f32(np.array([], dtype=np.int64)).shape[0] == 0
+
+
+def test_sentence_term_cache_matches_terms_and_survives_its_bound(seed_engine, monkeypatch):
+    import numpy as np
+
+    from rag import retrieval
+    from rag.retrieval import Retriever
+
+    r = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.settings)
+    names = {i: t for t, i in r._term_ids.items()}
+
+    def check(units):
+        flat, lengths = r._term_id_runs(units)
+        names.update({i: t for t, i in r._term_ids.items()})
+        assert lengths.tolist() == [len(r.unit_terms(int(u))) for u in units]
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        for u, a, b in zip(units.tolist(), bounds[:-1], bounds[1:]):
+            assert {names[i] for i in flat[a:b].tolist()} == set(r.unit_terms(u))
+
+    n = len(seed_engine.snapshot.units)
+    check(np.array([5, 1, 5, 2]))  # repeats and out of order
+    check(np.arange(n))
+    # Past the bound the cache starts over and still answers correctly.
+    monkeypatch.setattr(retrieval, "MAX_CACHED_TERM_IDS", 50)
+    check(np.array([n - 1, 0, 7]))
+    check(np.array([3, 4]))
+
+
+def test_an_embedding_failure_reaches_the_caller(seed_engine):
+    from rag.retrieval import Retriever
+
+    class Broken:
+        def embed_query(self, text):
+            raise RagError("model file is damaged")
+
+    r = Retriever(seed_engine.snapshot, Broken(), seed_engine.settings)
+    with pytest.raises(RagError, match="damaged"):
+        r.search("Tomahawk range")
+    assert r.search("Tomahawk range", mode="bm25").hits
