@@ -283,7 +283,20 @@ def cmd_query(args: argparse.Namespace) -> dict:
     if args.backend:
         update["embedding_backend"] = args.backend
     settings = Settings().model_copy(update=update)
-    questions = load_queries(Path(args.bench))[: args.queries]
+    if args.questions:
+        from eval.question_sets import load_questions
+        from rag.errors import RagError
+
+        try:
+            questions = [q.question for q in load_questions(args.questions)][: args.queries]
+        except RagError as exc:
+            raise SystemExit(str(exc)) from exc
+        label = Path(args.questions).name
+    else:
+        questions = load_queries(Path(args.bench))[: args.queries]
+        label = "MultiHop-RAG dev"
+    if not questions:
+        raise SystemExit("no questions to time")
     print(f"machine: {machine_line()}", flush=True)
 
     engine = Engine(settings)
@@ -294,8 +307,10 @@ def cmd_query(args: argparse.Namespace) -> dict:
     chain = build_chain(engine)
     for q in questions[:5]:  # warm-up: first-call allocations, caches
         ask(engine, q, [], settings, chain)
+    tokens = engine.embedder.count_tokens(questions)
     print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend}, "
-          f"{len(questions)} questions; loaded in {warm_s:.1f}s", flush=True)
+          f"{len(questions)} questions ({label}, mean {statistics.mean(tokens):.0f} word pieces); "
+          f"loaded in {warm_s:.1f}s", flush=True)
 
     embed_ms, first_ms, search_ms, ask_ms = [], [], [], []
     for q in questions:
@@ -335,15 +350,16 @@ def cmd_query(args: argparse.Namespace) -> dict:
         "search_first_pass_ms": _percentiles(first_ms),
         "search_ms": _percentiles(search_ms),
         "ask_ms": _percentiles(ask_ms),
-        "cold_start_s": {"median": round(statistics.median(cold), 2), "runs": [round(c, 2) for c in cold]},
+        "cold_start_s": {"median": round(statistics.median(cold), 2), "runs": [round(c, 2) for c in cold]} if cold else None,
     }
     print()
     print(f"{'stage':22s} {'p50':>8s} {'p95':>8s} {'min':>8s} {'max':>8s}")
     for name in ("embed_query_ms", "search_first_pass_ms", "search_ms", "ask_ms"):
         r = rows[name]
         print(f"{name:22s} {r['p50']:8.2f} {r['p95']:8.2f} {r['min']:8.2f} {r['max']:8.2f}")
-    print(f"{'rag ask cold start':22s} {rows['cold_start_s']['median']:7.2f}s (runs: {rows['cold_start_s']['runs']})")
-    print(f"\n{len(questions)} MultiHop-RAG dev questions, one at a time; search = hybrid retrieval incl. the "
+    if cold:
+        print(f"{'rag ask cold start':22s} {rows['cold_start_s']['median']:7.2f}s (runs: {rows['cold_start_s']['runs']})")
+    print(f"\n{len(questions)} {label} questions, one at a time; search = hybrid retrieval incl. the "
           "query embedding (first pass: sentence-feature caches cold; then warm, as in a running app); ask = search + extractive answer with citations; cold start = new process "
           "to printed answer.")
     return {
@@ -353,6 +369,8 @@ def cmd_query(args: argparse.Namespace) -> dict:
         "passages": len(engine.snapshot),
         "backend": settings.embedding_backend,
         "n_queries": len(questions),
+        "questions": label,
+        "mean_question_tokens": round(statistics.mean(tokens), 1),
         "load_s": round(warm_s, 2),
         **rows,
     }
@@ -391,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         "query", parents=[common], help="query path over an index: embed_query, search, ask; cold start of `rag ask`"
     )
     q.add_argument("--index", default=os.environ.get("RAG_INDEX", "index"), help="an existing index (e.g. MultiHop-RAG's)")
-    q.add_argument("--queries", type=int, default=200, help="dev questions to time (default 200)")
+    q.add_argument("--queries", type=int, default=200, help="questions to time (default 200)")
+    q.add_argument("--questions", metavar="PATH", default=None,
+                   help="time these questions instead (any set `rag eval` reads, e.g. eval/questions/seeds.jsonl)")
     q.add_argument("--backend", choices=BACKENDS, default=None, help="embedding backend (default: settings)")
     q.add_argument("--cold-runs", type=int, default=3, help="fresh `rag ask` processes to time (default 3)")
     q.set_defaults(func=cmd_query)

@@ -253,20 +253,17 @@ class Retriever:
             return SearchResult([], timings)
 
         depth = max(self.settings.candidates, k * 3)
-        # The query embedding runs in its own thread (the model releases the GIL)
-        # while this one does the lexical half of the search: BM25 scores, the
-        # sources and days the question names, its content words.
-        embedding = _Background(self.embedder.embed_query, query) if mode in ("hybrid", "dense") else None
+        qvec = None
+        if mode in ("hybrid", "dense"):
+            # (Tried: embedding in a thread beside the BM25 half. No gain once the
+            # rest of a search takes ~6 ms; the model already uses both cores.)
+            t = time.perf_counter()
+            qvec = self.embedder.embed_query(query)
+            timings.embed_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         bm25_all = self._bm25_scores(query) if mode in ("hybrid", "bm25") else None
         timings.bm25_ms += (time.perf_counter() - t) * 1000
         subs = self._metadata_masks(query) if mask is None and self.settings.metadata_subqueries else []
-        if mode == "hybrid":
-            self.query_terms(query)  # cached for the sentence scoring below
-        qvec = None
-        if embedding is not None:
-            qvec = embedding.result()
-            timings.embed_ms = embedding.ms
         # Best-sentence score per passage, shared by the sub-searches below: their
         # candidates mostly repeat the main search's, and scoring sentences is the
         # costliest step of a search.
@@ -574,30 +571,6 @@ class Retriever:
             chosen.append(best)
             remaining.remove(best)
         return chosen + [c for c in cand if c not in chosen]
-
-
-class _Background:
-    """Run ``fn(*args)`` in a thread; :meth:`result` waits and returns (or re-raises)."""
-
-    def __init__(self, fn, *args):
-        self.ms = 0.0
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn, args) -> None:
-        t = time.perf_counter()
-        try:
-            self._value = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
-            self._error = exc
-        self.ms = (time.perf_counter() - t) * 1000
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 _FEED_SEPARATOR = re.compile(r"\s+[|\-\u2013\u2014:]\s+|:\s+")
