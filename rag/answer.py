@@ -148,7 +148,7 @@ class ExtractiveAnswerer:
             return []
         arr = np.array(units)
         dense = self.r.snap.unit_vectors_f32(arr) @ qvec
-        scores = self.r.score_units(question, qvec, arr)
+        scores = self.r.score_units(question, qvec, arr, dense)
         coverage = self._coverage(question, arr)
         # An answer often follows the sentences that name the topic ("... the Tomahawk
         # land mobile launcher program ... The new system is called Typhoon"): give a

@@ -478,14 +478,14 @@ class Retriever:
         u = self.snap.units[unit]
         return self.snap.article_text(int(u["article_row"]))[int(u["start"]) : int(u["end"])]
 
-    def score_units(self, query: str, qvec: np.ndarray, units: np.ndarray) -> np.ndarray:
+    def score_units(self, query: str, qvec: np.ndarray, units: np.ndarray, dense: np.ndarray | None = None) -> np.ndarray:
         """Dense similarity of each sentence plus the IDF-weighted share of question words it holds.
 
         Embeddings of a short question match topical sentences ("What are Tomahawk
         missiles?") as well as answering ones; the lexical share rewards sentences
         that hold the question's rare words ("range").
         """
-        scores = self.snap.unit_vectors_f32(units) @ qvec
+        scores = self.snap.unit_vectors_f32(units) @ qvec if dense is None else dense  # dense: the same, precomputed
         terms, idf = self.query_terms(query)
         if terms and idf.sum() > 0 and len(units):
             flat, lengths = self._term_id_runs(units)
