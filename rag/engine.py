@@ -33,9 +33,6 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self._make_embedder()
-
-    def _make_embedder(self) -> Embedder:
         return create_embedder(self.settings)
 
     # -- index -------------------------------------------------------------

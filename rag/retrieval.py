@@ -204,8 +204,10 @@ class Retriever:
         # (CSR without the row order): gathering thousands of units is then a
         # few numpy operations instead of a Python loop.
         self._term_ids: dict[str, int] = {}
-        self._tid_pos = np.full(len(snapshot.units), -1, dtype=np.int64)
-        self._tid_len = np.zeros(len(snapshot.units), dtype=np.int64)
+        # int32: offsets stay below MAX_CACHED_TERM_IDS; two such arrays per unit
+        # are allocated at every snapshot load, so half the width matters at scale.
+        self._tid_pos = np.full(len(snapshot.units), -1, dtype=np.int32)
+        self._tid_len = np.zeros(len(snapshot.units), dtype=np.int32)
         self._tid_flat = np.zeros(1 << 16, dtype=np.int32)
         self._tid_used = 0
         self._qterms: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -469,9 +471,9 @@ class Retriever:
                 self._tid_len[u] = len(got)
                 self._tid_pos[u] = self._tid_used
                 self._tid_used = end
-            lengths = self._tid_len[units]
+            lengths = self._tid_len[units].astype(np.int64)
             offsets = np.cumsum(lengths) - lengths
-            idx = np.arange(int(lengths.sum())) + np.repeat(self._tid_pos[units] - offsets, lengths)
+            idx = np.arange(int(lengths.sum())) + np.repeat(self._tid_pos[units].astype(np.int64) - offsets, lengths)
             return self._tid_flat[idx], lengths
 
     def unit_text(self, unit: int) -> str:
