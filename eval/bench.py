@@ -282,6 +282,8 @@ def cmd_query(args: argparse.Namespace) -> dict:
     update: dict = {"index_dir": index}
     if args.backend:
         update["embedding_backend"] = args.backend
+    if args.query_backend:
+        update["query_embedding_backend"] = args.query_backend
     settings = Settings().model_copy(update=update)
     if args.questions:
         from eval.question_sets import load_questions
@@ -302,20 +304,21 @@ def cmd_query(args: argparse.Namespace) -> dict:
     engine = Engine(settings)
     t = time.perf_counter()
     engine.retriever  # opens the index and builds the retriever
-    engine.embedder.embed_query("warm up")  # loads (or converts) the model
+    qemb = engine.query_embedder  # loads (or converts) the question model
     warm_s = time.perf_counter() - t
     chain = build_chain(engine)
     for q in questions[:5]:  # warm-up: first-call allocations, caches
         ask(engine, q, [], settings, chain)
-    tokens = engine.embedder.count_tokens(questions)
-    print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend}, "
+    tokens = qemb.count_tokens(questions)
+    print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend} "
+          f"(questions: {settings.query_embedding_backend}), "
           f"{len(questions)} questions ({label}, mean {statistics.mean(tokens):.0f} word pieces); "
           f"loaded in {warm_s:.1f}s", flush=True)
 
     embed_ms, first_ms, search_ms, ask_ms = [], [], [], []
     for q in questions:
         t = time.perf_counter()
-        engine.embedder.embed_query(q)
+        qemb.embed_query(q)
         embed_ms.append((time.perf_counter() - t) * 1000)
     # The retriever caches per-sentence features (terms, flags) as it first meets
     # them: the first pass shows a fresh process, the second a running app.
@@ -337,7 +340,8 @@ def cmd_query(args: argparse.Namespace) -> dict:
     rag_bin = Path(sys.executable).with_name("rag")
     cmd = [str(rag_bin) if rag_bin.exists() else sys.executable, *([] if rag_bin.exists() else ["-m", "rag.cli"]),
            "ask", questions[0], "--index", str(index), "-q"]
-    env = dict(os.environ, RAG_EMBEDDING_BACKEND=settings.embedding_backend)
+    env = dict(os.environ, RAG_EMBEDDING_BACKEND=settings.embedding_backend,
+               RAG_QUERY_EMBEDDING_BACKEND=settings.query_embedding_backend)
     for _ in range(args.cold_runs):
         t = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -368,6 +372,7 @@ def cmd_query(args: argparse.Namespace) -> dict:
         "index": str(index),
         "passages": len(engine.snapshot),
         "backend": settings.embedding_backend,
+        "query_backend": settings.query_embedding_backend,
         "n_queries": len(questions),
         "questions": label,
         "mean_question_tokens": round(statistics.mean(tokens), 1),
@@ -413,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--questions", metavar="PATH", default=None,
                    help="time these questions instead (any set `rag eval` reads, e.g. eval/questions/seeds.jsonl)")
     q.add_argument("--backend", choices=BACKENDS, default=None, help="embedding backend (default: settings)")
+    q.add_argument("--query-backend", choices=("same", *BACKENDS), default=None,
+                   help="question embedding backend (default: settings, onnx-int8)")
     q.add_argument("--cold-runs", type=int, default=3, help="fresh `rag ask` processes to time (default 3)")
     q.set_defaults(func=cmd_query)
 

@@ -203,6 +203,7 @@ def run_eval(
                 "articles": m.n_articles, "passages": m.n_passages, "index_type": m.index_type,
                 **{k: doc["settings"][k] for k in INDEX_FIELDS},
             }
+        embedders.setdefault((s.embedding_model, s.embedding_backend, s.query_embedding_backend), engine.query_embedder)
         t = time.perf_counter()
         records = evaluate_config(engine, s, qs, desc=name, show_progress=show_progress)
         wall = time.perf_counter() - t
@@ -237,6 +238,11 @@ def _engine(settings, embedders: dict):
         engine.__dict__["embedder"] = embedders[key]  # the cached_property slot
     else:
         embedders[key] = engine.embedder
+    # The question model is shared once the first configuration has loaded it
+    # (not before: it may be converted into an index folder not yet built).
+    qkey = (*key, settings.query_embedding_backend)
+    if qkey in embedders:
+        engine.__dict__["query_embedder"] = embedders[qkey]
     return engine
 
 

@@ -128,7 +128,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
         retriever = engine.retriever
         qvec = state.get("qvec")
         if qvec is None:  # BM25-only retrieval embeds nothing
-            qvec = engine.embedder.embed_query(state["query"])
+            qvec = engine.query_embedder.embed_query(state["query"])
         text, citations, abstained, conflict = ExtractiveAnswerer(retriever, settings).answer(state["query"], qvec, hits)
         yield SourcesEvent(citations)
         for chunk in sentence_chunks(text):

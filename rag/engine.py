@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-from .embeddings import Embedder, create_embedder
+from .embeddings import Embedder, create_embedder, create_query_embedder
 from .errors import IndexLoadError
 from .index import IndexSnapshot, current_generation, open_index
 from .ingest import ProgressFn, ingest_articles, ingest_paths, remove_articles
@@ -33,7 +33,18 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
+        """Embeds passages at ingest (throughput matters: long batches)."""
         return create_embedder(self.settings)
+
+    @cached_property
+    def query_embedder(self) -> Embedder:
+        """Embeds questions (latency matters: one short text); the same model as :attr:`embedder`.
+
+        Loading it does not load the passage embedder unless both are one backend,
+        so answering starts without the ingest-time model.
+        """
+        same = self.settings.query_embedding_backend in ("same", self.settings.embedding_backend)
+        return create_query_embedder(self.settings, self.embedder if same or "embedder" in self.__dict__ else None)
 
     # -- index -------------------------------------------------------------
     @property
@@ -53,7 +64,7 @@ class Engine:
             with self._lock:
                 if self._retriever is None:
                     snap = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
-                    self._retriever = Retriever(snap, self.embedder, self.settings)
+                    self._retriever = Retriever(snap, self.query_embedder, self.settings)
                 r = self._retriever
         return r
 
@@ -64,7 +75,7 @@ class Engine:
     def reload(self) -> None:
         """Swap in the live generation (after an ingest by this or another process)."""
         snap = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
-        self._retriever = Retriever(snap, self.embedder, self.settings)
+        self._retriever = Retriever(snap, self.query_embedder, self.settings)
 
     # -- operations ----------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport:

@@ -478,8 +478,10 @@ def _build_torch_module(model_dir: Path, pooling: str, attention: str = "eager")
     """
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar in the middle of a CLI answer
     try:
         encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation=attention)
     except (OSError, ValueError) as exc:

@@ -260,7 +260,7 @@ class Retriever:
             # (Tried: embedding in a thread beside the BM25 half. No gain once the
             # rest of a search takes ~6 ms; the model already uses both cores.)
             t = time.perf_counter()
-            qvec = self.embedder.embed_query(query)
+            qvec = self.embedder.embed_query(self.dense_query(query))
             timings.embed_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         bm25_all = self._bm25_scores(query) if mode in ("hybrid", "bm25") else None
@@ -326,6 +326,34 @@ class Retriever:
             if m.any():
                 masks.append(m)
         return [m for m in masks if m.any()]
+
+    def dense_query(self, query: str) -> str:
+        """The question as it is embedded: without the publisher names and dates it names.
+
+        With metadata sub-queries on, those are matched against each article's
+        source and date, which is what they mean; in the embedding they only pull
+        towards articles that mention "TechCrunch" or a date. On MultiHop-RAG dev
+        this leaves retrieval as it was (MRR +0.004) and makes the text ~14% shorter
+        (62 -> 53 word pieces), which the query embedding's latency follows.
+        """
+        if not self.settings.metadata_subqueries:
+            return query
+        spans = [m.span() for rx in (_DAY_MONTH_YEAR, _ISO_DAY) for m in rx.finditer(query)]
+        lowered = query.lower()
+        if self._source_re is not None and len(lowered) == len(query):  # same offsets
+            spans += [m.span() for m in self._source_re.finditer(lowered)]
+        if not spans:
+            return query
+        keep, end = [], 0
+        for a, b in sorted(spans):
+            if a > end:
+                keep.append(query[end:a])
+            end = max(end, b)
+        keep.append(query[end:])
+        text = re.sub(r"(?:['\"‘’“”]\s*){2,}", " ", " ".join(keep))  # quotes left empty
+        text = re.sub(r"\s+([,.;:?!])", r"\1", " ".join(text.split()))
+        # Nothing but the names ("TechCrunch, October 5, 2023"): embed the question as asked.
+        return text if len(sentence_terms(text)) >= 2 else query
 
     def sources_in(self, query: str) -> list[str]:
         """Publisher names from the index that the question mentions.

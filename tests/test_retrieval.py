@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from rag.errors import RagError
 from rag.retrieval import Filters
 
+ROOT_QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "questions" / "seeds.jsonl"
 RANGES = ("1,600-kilometer", "2,500 km", "1,250-2,500km")
 
 
@@ -154,3 +156,65 @@ def test_an_embedding_failure_reaches_the_caller(seed_engine):
     with pytest.raises(RagError, match="damaged"):
         r.search("Tomahawk range")
     assert r.search("Tomahawk range", mode="bm25").hits
+
+
+def test_the_embedded_question_leaves_out_publishers_and_dates(fresh_engine):
+    """Sources and days are matched by the metadata sub-searches, not by the embedding."""
+    fresh_engine.ingest_articles(_feed_articles(), show_progress=False)
+    r = fresh_engine.retriever
+    q = "What did 'CNBC' report on October 5, 2023 about interest rates, unlike TechCrunch on 2023-10-06?"
+    got = r.dense_query(q)
+    assert got == "What did report on about interest rates, unlike on?"
+    assert r.dense_query("What did Apple announce?") == "What did Apple announce?"
+    # Nothing left but names: the question is embedded as asked.
+    assert r.dense_query("CNBC on October 5, 2023") == "CNBC on October 5, 2023"
+    # Without the sub-searches the names are the only place the source is matched.
+    from rag.retrieval import Retriever
+
+    plain = Retriever(r.snap, r.embedder, fresh_engine.settings.model_copy(update={"metadata_subqueries": False}))
+    assert plain.dense_query(q) == q
+    hits = fresh_engine.search("What did CNBC say about interest rates for small banks?", k=2).hits
+    assert hits[0].article.source == "Cnbc | World Business News Leader"
+
+
+def test_questions_are_embedded_by_the_fast_backend_with_the_same_results(seed_engine):
+    """int8 ONNX for questions against float passage vectors: same top passages on the seed questions."""
+    import numpy as np
+
+    from eval.question_sets import load_questions
+    from rag.retrieval import Retriever
+
+    from rag.engine import Engine
+
+    assert seed_engine.query_embedder is seed_engine.embedder  # the default: "same"
+    fast = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}))
+    fast.__dict__["embedder"] = seed_engine.embedder
+    q_emb = fast.query_embedder
+    assert type(q_emb).__name__ == "OnnxEmbedder" and q_emb.backend == "onnx-int8"
+    questions = [q.question for q in load_questions(ROOT_QUESTIONS)]
+    ref = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.settings)
+    same_top = [
+        fast.search(q, k=3).hits[0].passage.passage_id == ref.search(q, k=3).hits[0].passage.passage_id
+        for q in questions
+    ]
+    assert np.mean(same_top) >= 0.9, np.mean(same_top)
+    cos = [float(q_emb.embed_query(q) @ seed_engine.embedder.embed_query(q)) for q in questions[:10]]
+    assert min(cos) > 0.95, cos
+
+
+def test_an_unavailable_query_backend_falls_back_to_the_passage_model(seed_engine, monkeypatch):
+    from rag import embeddings
+    from rag.engine import Engine
+
+    real = embeddings.create_embedder
+
+    def no_onnx(settings):
+        if settings.embedding_backend == "onnx-int8":
+            raise RagError("onnxruntime is not installed")
+        return real(settings)
+
+    monkeypatch.setattr(embeddings, "create_embedder", no_onnx)
+    engine = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}))
+    engine.__dict__["embedder"] = seed_engine.embedder
+    assert engine.query_embedder is seed_engine.embedder
+    assert engine.search("Tomahawk range").hits
