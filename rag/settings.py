@@ -31,14 +31,15 @@ class Settings(BaseSettings):
     # openvino: bf16 on AMX / AVX-512-BF16 CPUs, ~3x torch at cosine 0.99998 (see
     # README, Speed); MultiHop-RAG retrieval identical to torch float32.
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "openvino"
-    # Where converted models (ONNX / OpenVINO) are cached; None: <index_dir>/.models
     # Questions are one short text each, where a runtime's fixed cost per call
-    # dominates. "onnx-int8" embeds a seed question in ~2.3 ms against ~5.4 ms for
-    # OpenVINO and leaves MultiHop-RAG retrieval as it is, but its int8 noise moves
+    # dominates. "onnx-int8" embeds them faster than OpenVINO (p50 3.9 vs 4.6 ms for
+    # the seed questions, 6.8 vs 11.7 ms for MultiHop-RAG's long ones) and leaves
+    # MultiHop-RAG retrieval as it is, but its int8 noise moves
     # the extractive answerer's sentence scores near their margins (one seed answer
     # of 65 turns into an abstention), so the default embeds questions with the
     # passage model ("same"). See README, Speed.
     query_embedding_backend: Literal["same", "torch", "onnx", "onnx-int8", "openvino"] = "same"
+    # Where converted models (ONNX / OpenVINO) are cached; None: <index_dir>/.models
     model_cache_dir: Path | None = None
     embedding_batch_size: int = 32
     embedding_threads: int | None = None  # None: use every core
