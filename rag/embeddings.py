@@ -11,7 +11,7 @@ import logging
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -130,20 +130,20 @@ def create_embedder(settings: Settings) -> Embedder:
     return OnnxEmbedder(settings)
 
 
-def create_query_embedder(settings: Settings, passages: Embedder | None = None) -> Embedder:
+def create_query_embedder(settings: Settings, passages: Callable[[], Embedder]) -> Embedder:
     """The embedder for questions: ``settings.query_embedding_backend`` of the same model.
 
-    Falls back to the passage embedder (``passages``, or a new one) when the query
-    backend cannot be prepared here, so a missing optional runtime costs speed, not
-    the answer.
+    ``passages`` returns the passage embedder; it is called only when questions use
+    it: backend "same", or as the fallback when the query backend cannot be prepared
+    here (a missing optional runtime then costs speed, not the answer).
     """
     backend = settings.query_embedding_backend
     if backend in ("same", settings.embedding_backend):
-        return passages or create_embedder(settings)
+        return passages()
     try:
         embedder = create_embedder(settings.model_copy(update={"embedding_backend": backend}))
         embedder.embed_query("warm up")  # converts (once, cached) and loads the model now
         return embedder
     except RagError as exc:
         log.warning("Query embedding backend %s is unavailable (%s); using %s.", backend, exc, settings.embedding_backend)
-        return passages or create_embedder(settings)
+        return passages()

@@ -43,8 +43,7 @@ class Engine:
         Loading it does not load the passage embedder unless both are one backend,
         so answering starts without the ingest-time model.
         """
-        same = self.settings.query_embedding_backend in ("same", self.settings.embedding_backend)
-        return create_query_embedder(self.settings, self.embedder if same or "embedder" in self.__dict__ else None)
+        return create_query_embedder(self.settings, lambda: self.embedder)
 
     # -- index -------------------------------------------------------------
     @property
