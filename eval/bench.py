@@ -311,8 +311,8 @@ def cmd_query(args: argparse.Namespace) -> dict:
     for q in questions[:5]:  # warm-up: first-call allocations, caches
         ask(engine, q, [], settings, chain)
     # What a search embeds: the question without the publisher names and dates
-    # that its metadata sub-searches match (see Retriever.dense_query).
-    embedded = [engine.retriever.dense_query(q) for q in questions]
+    # that its metadata sub-searches match, nor the framing words (Retriever.content_query).
+    embedded = [engine.retriever.content_query(q) for q in questions]
     tokens = qemb.count_tokens(questions)
     embedded_tokens = qemb.count_tokens(embedded)
     print(f"{len(engine.snapshot)} passages, backend {settings.embedding_backend} "
