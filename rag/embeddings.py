@@ -111,8 +111,13 @@ class Embedder:
         return self.embed([text])[0]
 
 
-def create_embedder(settings: Settings) -> Embedder:
-    """The :class:`Embedder` for ``settings.embedding_backend``."""
+def create_embedder(settings: Settings, *, for_queries: bool = False) -> Embedder:
+    """The :class:`Embedder` for ``settings.embedding_backend``.
+
+    ``for_queries``: an embedder that only embeds single questions between other
+    work (see :func:`create_query_embedder`); ONNX Runtime then lets its idle
+    threads sleep at once instead of spinning.
+    """
     backend = settings.embedding_backend
     if backend == "torch":
         return Embedder(settings)
@@ -127,7 +132,7 @@ def create_embedder(settings: Settings) -> Embedder:
         return OpenVinoEmbedder(settings)
     from .onnx_backend import OnnxEmbedder
 
-    return OnnxEmbedder(settings)
+    return OnnxEmbedder(settings, for_queries=for_queries)
 
 
 def create_query_embedder(settings: Settings, passages: Callable[[], Embedder]) -> Embedder:
@@ -141,7 +146,7 @@ def create_query_embedder(settings: Settings, passages: Callable[[], Embedder]) 
     if backend in ("same", settings.embedding_backend):
         return passages()
     try:
-        embedder = create_embedder(settings.model_copy(update={"embedding_backend": backend}))
+        embedder = create_embedder(settings.model_copy(update={"embedding_backend": backend}), for_queries=True)
         embedder.embed_query("warm up")  # converts (once, cached) and loads the model now
         return embedder
     except RagError as exc:

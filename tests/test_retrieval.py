@@ -196,6 +196,9 @@ def test_questions_are_embedded_by_the_fast_backend_with_the_same_results(seed_e
     fast.__dict__["embedder"] = seed_engine.embedder
     q_emb = fast.query_embedder
     assert type(q_emb).__name__ == "OnnxEmbedder" and q_emb.backend == "onnx-int8"
+    # Its idle threads sleep between questions instead of spinning against the search.
+    opts = q_emb.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     questions = [q.question for q in load_questions(ROOT_QUESTIONS)]
     ref = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.settings)
     same_top = [
@@ -213,10 +216,10 @@ def test_an_unavailable_query_backend_falls_back_to_the_passage_model(seed_engin
 
     real = embeddings.create_embedder
 
-    def no_onnx(settings):
+    def no_onnx(settings, **kw):
         if settings.embedding_backend == "onnx-int8":
             raise RagError("onnxruntime is not installed")
-        return real(settings)
+        return real(settings, **kw)
 
     monkeypatch.setattr(embeddings, "create_embedder", no_onnx)
     engine = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}))
