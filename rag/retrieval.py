@@ -130,6 +130,32 @@ _FRAMING_PHRASES = re.compile(
 )
 
 
+# Where one clue of a long question ends and the next begins: punctuation, relative
+# pronouns, "while", "but also", an "and" that starts a new predicate ("... and is
+# now cutting jobs"), and attributions ("according to The Verge"). (Tried: also
+# every "and", "both"/"with", "after"/"despite"/"because": worse.)
+_CLAUSE_BREAK = re.compile(
+    r"[,;]|\b(?:that|which|who|while|whereas|but also|not only)\b"
+    r"|\band (?=(?:is|was|has|had|also|the|a|an|its|their|that|which|who|does|did|were|are)\b)"
+    r"|\b(?:as reported by|according to|reported by)\b",
+    re.I,
+)
+# A clause must name this many content words to count as a clue of its own.
+MIN_CLAUSE_TERMS = 3
+
+
+def question_clauses(question: str) -> list[str]:
+    """The clues of a question that strings several together, or [] for a single one.
+
+    "Which company, covered by TechCrunch, is accused of altering the internet's
+    appearance, and is now cutting 16% of its workforce?" asks about one entity
+    through clues that different articles each answer; see Retriever.score_units.
+    """
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(question)]
+    clauses = [p for p in parts if len(sentence_terms(p)) >= MIN_CLAUSE_TERMS]
+    return clauses if len(clauses) >= 2 else []
+
+
 def dates_in(query: str) -> list[date]:
     """Calendar days a question names ("published on October 5, 2023", "2023-10-05")."""
     found: list[date] = []
@@ -523,6 +549,9 @@ class Retriever:
     def score_units(self, query: str, qvec: np.ndarray, units: np.ndarray, dense: np.ndarray | None = None) -> np.ndarray:
         """Dense similarity of each sentence plus the IDF-weighted share of question words it holds.
 
+        With ``clause_coverage``, the share is the best of the whole question's and
+        each of its clues' (:func:`question_clauses`).
+
         Embeddings of a short question match topical sentences ("What are Tomahawk
         missiles?") as well as answering ones; the lexical share rewards sentences
         that hold the question's rare words ("range").
@@ -531,13 +560,27 @@ class Retriever:
         terms, idf = self.query_terms(query)
         if terms and idf.sum() > 0 and len(units):
             flat, lengths = self._term_id_runs(units)
-            weight = np.zeros(len(self._term_ids) + 1, dtype=np.float64)
-            for t, w in zip(terms, idf.tolist()):
-                tid = self._term_ids.get(t)
-                if tid is not None and tid < len(weight):
-                    weight[tid] += w
             owner = np.repeat(np.arange(len(units)), lengths)
-            lex = np.bincount(owner, weights=weight[flat], minlength=len(units)) / float(idf.sum())
+
+            def share(words: list[str], weights: list[float]) -> np.ndarray:
+                weight = np.zeros(len(self._term_ids) + 1, dtype=np.float64)
+                for t, w in zip(words, weights):
+                    tid = self._term_ids.get(t)
+                    if tid is not None and tid < len(weight):
+                        weight[tid] += w
+                return np.bincount(owner, weights=weight[flat], minlength=len(units)) / float(sum(weights))
+
+            lex = share(terms, idf.tolist())
+            if self.settings.clause_coverage:
+                # A question that strings clues together is answered by articles
+                # that each hold one clue; against the whole question such a
+                # sentence covers a small share, against its own clue nearly all.
+                idf_of = dict(zip(terms, idf.tolist()))
+                clues = [[t for t in sentence_terms(c) if t in idf_of] for c in question_clauses(query)]
+                clues = [c for c in clues if len(c) >= MIN_CLAUSE_TERMS]
+                if len(clues) >= 2:
+                    for words in clues:
+                        lex = np.maximum(lex, share(words, [idf_of[t] for t in words]))
             scores = scores + self.settings.lexical_weight * lex.astype(np.float32)
         kind = answer_type(query)
         if kind != "other":

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     sentence_weight: float = 1.0
     candidates: int = 100  # per ranked list, before fusion
     lexical_weight: float = 1.0  # weight of question-word coverage in sentence scores
+    # Lexical share of a sentence: the best over the whole question and each of its
+    # clauses (MultiHop-RAG dev MAP@10 0.391 -> 0.403, MRR@10 0.731 -> 0.751; see README).
+    clause_coverage: bool = True
     answer_type_weight: float = 0.3  # bonus for sentences that can hold the expected answer
     sentence_candidates: int = 100  # passages per ranked list whose sentences are scored (fewer: faster, MultiHop MAP -0.002 at 40)
     metadata_subqueries: bool = True  # extra searches restricted to sources/days the question names

@@ -226,3 +226,50 @@ def test_an_unavailable_query_backend_falls_back_to_the_passage_model(seed_engin
     engine.__dict__["embedder"] = seed_engine.embedder
     assert engine.query_embedder is seed_engine.embedder
     assert engine.search("Tomahawk range").hits
+
+
+def test_a_long_question_is_split_into_its_clues():
+    from rag.retrieval import question_clauses
+
+    q = ("Which company, which cut 16% of its workforce in September, is also fighting Apple over "
+         "app store fees in court, according to The Verge?")
+    assert question_clauses(q) == ["cut 16% of its workforce in September", "is also fighting Apple over app store fees in court"]
+    # "and" starting a new predicate ends a clue; an "and" inside one does not.
+    assert question_clauses("Who founded the exchange in Hong Kong and was convicted of fraud and conspiracy in New York?") == [
+        "founded the exchange in Hong Kong", "was convicted of fraud and conspiracy in New York?"]
+    # One clue (or clues too short to stand alone): nothing to split.
+    assert question_clauses("What did the central bank decide about interest rates on Wednesday?") == []
+    assert question_clauses("Who won, and when?") == []
+    # A follow-up's carried keywords are context, not a clue of their own.
+    assert question_clauses("Why was that country chosen to host the summit? (Trump Putin meet)") == []
+
+
+def test_a_sentence_that_answers_one_clue_fully_outranks_one_that_touches_them_all(fresh_engine):
+    """Multi-hop questions: each article holds one clue; the whole-question share hides it."""
+    import numpy as np
+
+    from rag.articles import article_id_for
+    from rag.models import Article
+    from rag.retrieval import Retriever
+
+    texts = {
+        "Layoffs": "Epic Games said it would cut 16% of its workforce this week, about 870 people.",
+        "Markets": "Shares slid in September after a review of app fees and workforce costs.",
+        "Courts": "Apple is fighting in court over the rules of its store.",
+    }
+    fresh_engine.ingest_articles([Article(article_id_for(t, x), t, x, "Wire") for t, x in texts.items()], show_progress=False)
+    r = fresh_engine.retriever
+    q = "Which company, which cut 16% of its workforce in September, is also fighting Apple over app store fees in court?"
+    units = np.arange(len(r.snap.units))
+    first = {r.unit_text(int(u)).split()[0]: i for i, u in enumerate(units)}
+    lexical = {}
+    for on in (True, False):
+        s = fresh_engine.settings.model_copy(update={"clause_coverage": on, "answer_type_weight": 0.0})
+        scores = Retriever(r.snap, r.embedder, s).score_units(q, np.zeros(r.embedder.dim, np.float32), units, np.zeros(len(units), np.float32))
+        lexical[on] = (float(scores[first["Epic"]]), float(scores[first["Shares"]]))
+    # Against the whole question the scattered sentence holds more of its words ...
+    assert lexical[False][1] > lexical[False][0]
+    # ... against its own clue the layoff sentence holds most of it.
+    assert lexical[True][0] > lexical[True][1]
+    assert lexical[True][0] > 0.6
+    assert lexical[True][0] > lexical[False][0]
