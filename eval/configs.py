@@ -51,6 +51,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "sentence scores without the question-word coverage term (lexical_weight 0), in retrieval and answering",
         "overrides": {"lexical_weight": 0.0},
     },
+    "no-clauses": {
+        "description": "sentence scores count question words against the whole question only, not also against each of its clues (clause_coverage off)",
+        "overrides": {"clause_coverage": False},
+    },
     "no-answer-type": {
         "description": "sentence scores without the expected-answer-type bonus (answer_type_weight 0)",
         "overrides": {"answer_type_weight": 0.0},
