@@ -22,7 +22,7 @@ import numpy as np
 from .answer_types import answer_type, holds_answer_type, is_heading_or_question
 from .embeddings import Embedder
 from .errors import RagError
-from .index import IndexSnapshot
+from .index import IndexSnapshot, faiss_single_thread
 from .models import SearchHit
 from .settings import Settings
 
@@ -244,6 +244,7 @@ class Retriever:
         self._tid_flat = np.zeros(1 << 16, dtype=np.int32)
         self._tid_used = 0
         self._qterms: dict[str, tuple[list[str], np.ndarray]] = {}
+        self._shares: dict[str, tuple[list[str], np.ndarray]] = {}
         self._cache_lock = threading.Lock()
         n_units = len(snapshot.units)
         self._heading = np.full(n_units, -1, dtype=np.int8)
@@ -546,6 +547,38 @@ class Retriever:
         u = self.snap.units[unit]
         return self.snap.article_text(int(u["article_row"]))[int(u["start"]) : int(u["end"])]
 
+    def _share_weights(self, query: str) -> tuple[list[str], np.ndarray]:
+        """The question's terms and, per column, the IDF weights whose sum over a
+        sentence's terms is its share of: the whole question, then each clue.
+
+        Clues (:func:`question_clauses`) count with ``clause_coverage`` when the
+        question has two or more, each with at least :data:`MIN_CLAUSE_TERMS` words
+        the index knows: a question
+        that strings clues together is answered by articles that each hold one,
+        and against the whole question such a sentence covers a small share.
+        """
+        got = self._shares.get(query)
+        if got is not None:
+            return got
+        terms, idf = self.query_terms(query)
+        cols: list[np.ndarray] = []
+        if terms and idf.sum() > 0:
+            cols.append(idf.astype(np.float64))
+            if self.settings.clause_coverage:
+                col_of = {t: j for j, t in enumerate(terms)}
+                clues = [[col_of[t] for t in sentence_terms(c) if t in col_of] for c in question_clauses(query)]
+                clues = [c for c in clues if len(c) >= MIN_CLAUSE_TERMS]
+                if len(clues) >= 2:
+                    for c in clues:
+                        col = np.zeros(len(terms))
+                        col[c] = idf[c]
+                        cols.append(col)
+        got = (terms, np.stack([c / c.sum() for c in cols], axis=1)) if cols else ([], np.zeros((0, 0)))
+        if len(self._shares) > 256:
+            self._shares.clear()
+        self._shares[query] = got
+        return got
+
     def score_units(self, query: str, qvec: np.ndarray, units: np.ndarray, dense: np.ndarray | None = None) -> np.ndarray:
         """Dense similarity of each sentence plus the IDF-weighted share of question words it holds.
 
@@ -557,30 +590,21 @@ class Retriever:
         that hold the question's rare words ("range").
         """
         scores = self.snap.unit_vectors_f32(units) @ qvec if dense is None else dense  # dense: the same, precomputed
-        terms, idf = self.query_terms(query)
-        if terms and idf.sum() > 0 and len(units):
+        terms, weights = self._share_weights(query)
+        if terms and len(units):
             flat, lengths = self._term_id_runs(units)
+            # Which question term (column) each of the units' term ids is, if any.
+            column = np.full(int(flat.max(initial=0)) + 1, -1, dtype=np.int32)
+            for j, t in enumerate(terms):
+                tid = self._term_ids.get(t)
+                if tid is not None and tid < len(column):
+                    column[tid] = j
+            col = column[flat]
+            hit = col >= 0
             owner = np.repeat(np.arange(len(units)), lengths)
-
-            def share(words: list[str], weights: list[float]) -> np.ndarray:
-                weight = np.zeros(len(self._term_ids) + 1, dtype=np.float64)
-                for t, w in zip(words, weights):
-                    tid = self._term_ids.get(t)
-                    if tid is not None and tid < len(weight):
-                        weight[tid] += w
-                return np.bincount(owner, weights=weight[flat], minlength=len(units)) / float(sum(weights))
-
-            lex = share(terms, idf.tolist())
-            if self.settings.clause_coverage:
-                # A question that strings clues together is answered by articles
-                # that each hold one clue; against the whole question such a
-                # sentence covers a small share, against its own clue nearly all.
-                idf_of = dict(zip(terms, idf.tolist()))
-                clues = [[t for t in sentence_terms(c) if t in idf_of] for c in question_clauses(query)]
-                clues = [c for c in clues if len(c) >= MIN_CLAUSE_TERMS]
-                if len(clues) >= 2:
-                    for words in clues:
-                        lex = np.maximum(lex, share(words, [idf_of[t] for t in words]))
+            holds = np.zeros((len(units), len(terms)), dtype=np.float64)
+            holds[owner[hit], col[hit]] = 1.0
+            lex = (holds @ weights).max(axis=1)
             scores = scores + self.settings.lexical_weight * lex.astype(np.float32)
         kind = answer_type(query)
         if kind != "other":
@@ -598,7 +622,8 @@ class Retriever:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         if depth == 0:
             return [], []
-        sc, ids = self.snap.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
+        with faiss_single_thread():
+            sc, ids = self.snap.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), sc[0][keep].tolist()
 
