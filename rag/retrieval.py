@@ -298,6 +298,9 @@ class Retriever:
             qvec = self.embedder.embed_query(content)
             timings.embed_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
+        dense_all = self._dense_scores(qvec) if qvec is not None else None
+        timings.dense_ms += (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
         bm25_all = self._bm25_scores(content) if mode in ("hybrid", "bm25") else None
         timings.bm25_ms += (time.perf_counter() - t) * 1000
         subs = self._metadata_masks(query) if mask is None and self.settings.metadata_subqueries else []
@@ -305,7 +308,7 @@ class Retriever:
         # candidates mostly repeat the main search's, and scoring sentences is the
         # costliest step of a search.
         best: dict[int, float] = {}
-        scores = self._ranked(content, qvec, bm25_all, mode, depth, mask, timings, best)
+        scores = self._ranked(content, qvec, bm25_all, dense_all, mode, depth, mask, timings, best)
 
         # Per-source and per-date sub-searches: a question naming several
         # publishers ("... according to TechCrunch and The Verge") or publication
@@ -314,7 +317,7 @@ class Retriever:
             t = time.perf_counter()
             lists = [scores]
             for sub in subs:
-                lists.append(self._ranked(content, qvec, bm25_all, mode, depth, sub, timings, best))
+                lists.append(self._ranked(content, qvec, bm25_all, dense_all, mode, depth, sub, timings, best))
             orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
             weights = [1.0] + [self.settings.subquery_weight] * len(subs)
             scores = _rrf(orders, weights, self.settings.rrf_k)
@@ -410,10 +413,10 @@ class Retriever:
         return self._source_names.get(name, ())
 
     # -- internals ---------------------------------------------------------
-    def _ranked(self, query, qvec, bm25_all, mode, depth, mask, timings, best: dict[int, float]) -> dict[int, float]:
+    def _ranked(self, query, qvec, bm25_all, dense_all, mode, depth, mask, timings, best: dict[int, float]) -> dict[int, float]:
         if mode == "dense":
             t = time.perf_counter()
-            ids, sc = self._dense(qvec, depth, mask)
+            ids, sc = self._dense(qvec, depth, mask, dense_all)
             timings.dense_ms += (time.perf_counter() - t) * 1000
             return dict(zip(ids, sc))
         if mode == "bm25":
@@ -422,7 +425,7 @@ class Retriever:
             timings.bm25_ms += (time.perf_counter() - t) * 1000
             return dict(zip(ids, sc))
         t = time.perf_counter()
-        d_ids, _ = self._dense(qvec, depth, mask)
+        d_ids, _ = self._dense(qvec, depth, mask, dense_all)
         timings.dense_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         b_ids, _ = self._bm25(bm25_all, depth, mask)
@@ -611,7 +614,32 @@ class Retriever:
             scores = scores + self.settings.answer_type_weight * self.units_fit(units, kind)
         return scores
 
-    def _dense(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
+    def _dense_scores(self, qvec: np.ndarray) -> np.ndarray | None:
+        """Inner product of the question with every passage, for an exact (flat) index.
+
+        One pass over the stored vectors serves the main search and every sub-search
+        (each a mask over it, as for BM25), where a faiss search per sub-search
+        scans them all again: on MultiHop-RAG's 8,802 passages one pass plus two
+        masked selections take 0.44 ms against 0.91 ms, on 50,000 4.4 against 10.4.
+        Approximate indexes (HNSW, IVF) are searched through faiss instead: None.
+        """
+        import faiss
+
+        if not isinstance(self.snap.faiss, faiss.IndexFlat):
+            return None
+        return np.asarray(self.snap.vectors) @ np.asarray(qvec, dtype=np.float32)
+
+    def _dense(
+        self, qvec: np.ndarray, depth: int, mask: np.ndarray | None, all_scores: np.ndarray | None = None
+    ) -> tuple[list[int], list[float]]:
+        if all_scores is not None:
+            scores = all_scores if mask is None else np.where(mask, all_scores, -np.inf)
+            depth = min(depth, len(scores) if mask is None else int(mask.sum()))
+            if depth <= 0:
+                return [], []
+            top = np.argpartition(-scores, depth - 1)[:depth]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return top.tolist(), scores[top].tolist()
         import faiss
 
         depth = min(depth, len(self.snap))
@@ -704,8 +732,12 @@ def _source_names(sources) -> dict[str, tuple[str, ...]]:
 
 def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
     """Weighted reciprocal rank fusion of ranked id lists."""
-    fused: dict[int, float] = {}
-    for order, w in zip(orders, weights):
-        for rank, pid in enumerate(order, 1):
-            fused[pid] = fused.get(pid, 0.0) + w / (k + rank)
-    return fused
+    lists = [(np.asarray(o, dtype=np.int64), w) for o, w in zip(orders, weights) if len(o)]
+    if not lists:
+        return {}
+    ids = np.concatenate([o for o, _ in lists])
+    parts = np.concatenate([w / (k + np.arange(1, len(o) + 1, dtype=np.float64)) for o, w in lists])
+    uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    sums = np.bincount(inverse, weights=parts)  # added in list order, as a loop would
+    keep = np.argsort(first, kind="stable")  # first-seen order: ties stay in list order
+    return dict(zip(uniq[keep].tolist(), sums[keep].tolist()))

@@ -220,3 +220,39 @@ def test_unsupported_model_is_a_clear_error(tmp_path):
     )
     with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=torch"):
         emb.embed(["x"])
+
+
+def test_openvino_questions_run_on_static_shapes_with_the_same_vectors(onnx_index):
+    """Each question width gets its own compiled model; vectors match the dynamic model's."""
+    from rag.openvino_backend import SHAPE_STEP
+
+    emb = _onnx_embedder(onnx_index, "openvino")
+    questions = QUESTIONS + [
+        "Which company, which cut 16% of its workforce in September, is also fighting Apple over app store fees in court?",
+        " ".join(SENTENCES),
+    ]  # 3 to ~130 word pieces
+    got = np.stack([emb.embed_query(q) for q in questions])
+    ref = emb.embed(questions)  # one padded batch through the dynamic-shape model
+    assert _cos(got, ref).min() >= 0.9999
+    widths = {-(-len(ids) // SHAPE_STEP) * SHAPE_STEP for ids in emb._encode(questions)}  # with [CLS] and [SEP]
+    assert set(emb._static) == widths and len(widths) >= 3
+    # Asked again (and from a fresh embedder, through the on-disk compile cache): same vectors.
+    np.testing.assert_allclose(np.stack([emb.embed_query(q) for q in questions]), got, atol=1e-6)
+    again = _onnx_embedder(onnx_index, "openvino")
+    np.testing.assert_allclose(again.embed_query(questions[0]), got[0], atol=1e-6)
+
+
+def test_openvino_questions_fall_back_to_the_dynamic_model(onnx_index, monkeypatch, caplog):
+    from rag.openvino_backend import OpenVinoEmbedder
+
+    emb = _onnx_embedder(onnx_index, "openvino")
+    ref = emb.embed([QUESTIONS[0]])[0]
+
+    def refuse(self, width):
+        raise RagError(f"OpenVINO cannot compile the model for {width} tokens (test).")
+
+    monkeypatch.setattr(OpenVinoEmbedder, "_static_model", refuse)
+    with caplog.at_level("WARNING"):
+        got = [emb.embed_query(q) for q in QUESTIONS[:3]]
+    assert float(got[0] @ ref) >= 0.99999
+    assert sum("dynamic-shape model" in r.getMessage() for r in caplog.records) == 1  # said once
