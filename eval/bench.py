@@ -305,7 +305,7 @@ def cmd_query(args: argparse.Namespace) -> dict:
     t = time.perf_counter()
     engine.retriever  # opens the index and builds the retriever
     qemb = engine.query_embedder
-    qemb.embed_query("warm up")  # loads (or converts) the question model
+    qemb.warm_up()  # loads (or converts) the question model, as the app does at start
     warm_s = time.perf_counter() - t
     chain = build_chain(engine)
     for q in questions[:5]:  # warm-up: first-call allocations, caches

@@ -110,6 +110,10 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def warm_up(self) -> None:
+        """Load the model (and prepare what questions need) before the first question."""
+        self.embed_query("warm up")
+
 
 def create_embedder(settings: Settings, *, for_queries: bool = False) -> Embedder:
     """The :class:`Embedder` for ``settings.embedding_backend``.

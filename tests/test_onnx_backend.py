@@ -256,3 +256,11 @@ def test_openvino_questions_fall_back_to_the_dynamic_model(onnx_index, monkeypat
         got = [emb.embed_query(q) for q in QUESTIONS[:3]]
     assert float(got[0] @ ref) >= 0.99999
     assert sum("dynamic-shape model" in r.getMessage() for r in caplog.records) == 1  # said once
+
+
+def test_openvino_warm_up_compiles_the_chat_question_widths(onnx_index):
+    from rag.openvino_backend import SHAPE_STEP, WARM_WIDTH
+
+    emb = _onnx_embedder(onnx_index, "openvino")
+    emb.warm_up()
+    assert set(emb._static) == set(range(SHAPE_STEP, WARM_WIDTH + 1, SHAPE_STEP))

@@ -74,7 +74,7 @@ def start_background(engine: Engine, seeds_dir=None) -> IndexStatus:
                 _print_report(report)
             status.message = "Loading the index and the embedding model…"
             engine.retriever  # opens the index  # noqa: B018
-            engine.query_embedder.embed_query("warm up")  # loads (first time: converts) the model
+            engine.query_embedder.warm_up()  # loads (first time: converts) the model
             status.message = "Ready."
             status.ready.set()
             log.info("index ready: %d articles", len(engine.articles()))
