@@ -22,12 +22,11 @@ Why it is fast here (measured by ``python -m eval.bench embed``):
   fixed budget of tokens, so short texts (sentence units) go many to a batch.
 
 Questions (one short text) run on compilations with a static shape, one per width
-(the question padded to a multiple of 16 tokens; compiled on first use, cached on
-disk, weights shared), on one thread: a dynamic-shape model re-plans its kernels
-for each new length, which on MultiHop-RAG's questions cost a third of the
+(the question padded to a multiple of 16 tokens; compiled on first use or by
+``warm_up``, cached on disk, weights shared): a dynamic-shape model re-plans its
+kernels for each new length, which on MultiHop-RAG's questions cost a third of the
 embedding time (interleaved A/B in one process: 16.5 -> 10.8 ms p50, search 28.7
--> 23.0 ms; vectors within cosine 0.99999 of the dynamic model's). A second thread
-bought nothing there and fights the rest of the search for the cores.
+-> 23.0 ms; vectors within cosine 0.99999 of the dynamic model's).
 On CPUs without bf16 the precision hint falls back to float32, where this backend
 is about as fast as torch; ``onnx-int8`` is the faster choice there.
 """
@@ -217,7 +216,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
                     model.reshape({"input_ids": [1, width], "attention_mask": [1, width]})
                     compiled = core.compile_model(
                         model, "CPU",
-                        {hints.performance_mode: hints.PerformanceMode.LATENCY, "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1},
+                        {hints.performance_mode: hints.PerformanceMode.LATENCY, "INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1},
                     )
                 except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
                     raise RagError(f"OpenVINO cannot compile {path} for {width} tokens ({exc}).") from exc

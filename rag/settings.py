@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     # README, Speed); MultiHop-RAG retrieval identical to torch float32.
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "openvino"
     # Questions are one short text each, where a runtime's fixed cost per call
-    # dominates. "onnx-int8" embeds them faster than OpenVINO's static-shape question
-    # path (~7-8 vs ~11 ms for MultiHop-RAG's long ones; search p50 about equal) and
-    # leaves MultiHop-RAG retrieval within 0.003, but its int8 noise moves the
+    # dominates. "onnx-int8" embeds short ones faster than OpenVINO's static-shape
+    # question path (seed set 3.2 vs 4.5 ms; MultiHop-RAG's long ones and search p50
+    # about equal) and leaves MultiHop-RAG retrieval within 0.003, but its int8 noise moves the
     # extractive answerer's sentence scores near their margins (one seed answer of 65
     # turns into an abstention), so the default embeds questions with the passage
     # model ("same"). See README, Speed.
