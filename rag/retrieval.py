@@ -556,9 +556,9 @@ class Retriever:
 
         Clues (:func:`question_clauses`) count with ``clause_coverage`` when the
         question has two or more, each with at least :data:`MIN_CLAUSE_TERMS` words
-        the index knows: a question
-        that strings clues together is answered by articles that each hold one,
-        and against the whole question such a sentence covers a small share.
+        the index knows: a question that strings clues together is answered by
+        articles that each hold one, and against the whole question such a sentence
+        covers a small share.
         """
         got = self._shares.get(query)
         if got is not None:
@@ -634,12 +634,7 @@ class Retriever:
     ) -> tuple[list[int], list[float]]:
         if all_scores is not None:
             scores = all_scores if mask is None else np.where(mask, all_scores, -np.inf)
-            depth = min(depth, len(scores) if mask is None else int(mask.sum()))
-            if depth <= 0:
-                return [], []
-            top = np.argpartition(-scores, depth - 1)[:depth]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            return top.tolist(), scores[top].tolist()
+            return _top(scores, min(depth, len(scores) if mask is None else int(mask.sum())))
         import faiss
 
         depth = min(depth, len(self.snap))
@@ -667,12 +662,7 @@ class Retriever:
         if all_scores is None:
             return [], []
         scores = np.where(mask, all_scores, 0.0) if mask is not None else all_scores
-        depth = min(depth, int((scores > 0).sum()))
-        if depth == 0:
-            return [], []
-        top = np.argpartition(-scores, depth - 1)[:depth]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top.tolist(), scores[top].tolist()
+        return _top(scores, min(depth, int((scores > 0).sum())))
 
     def _mask(self, f: Filters) -> np.ndarray:
         rows_ok = np.ones(len(self._source_by_row), dtype=bool)
@@ -728,6 +718,15 @@ def _source_names(sources) -> dict[str, tuple[str, ...]]:
         if head != src and len(head) >= 3:
             names.setdefault(head, set()).add(src)
     return {n: tuple(sorted(names[n])) for n in sorted(names, key=len, reverse=True)}
+
+
+def _top(scores: np.ndarray, depth: int) -> tuple[list[int], list[float]]:
+    """The ``depth`` best ids of a score array, best first, with their scores."""
+    if depth <= 0:
+        return [], []
+    top = np.argpartition(-scores, depth - 1)[:depth]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top.tolist(), scores[top].tolist()
 
 
 def _rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
