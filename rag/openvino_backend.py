@@ -134,7 +134,8 @@ class OpenVinoEmbedder(OnnxEmbedder):
         log.info("OpenVINO conversion checked: min cosine vs torch %.5f", cos)
 
     # -- compilation -----------------------------------------------------------
-    def _compile(self, path: Path, *, latency: bool):
+    def _compile(self, path: Path, *, latency: bool, width: int | None = None):
+        """Compile the model at ``path``; with ``width``, for inputs of exactly ``[1, width]``."""
         import openvino as ov
         import openvino.properties.hint as hints
 
@@ -156,8 +157,14 @@ class OpenVinoEmbedder(OnnxEmbedder):
                 "NUM_STREAMS": streams,
             }
         try:
-            return core.compile_model(str(path), "CPU", config)
+            if width is None:
+                return core.compile_model(str(path), "CPU", config)
+            model = core.read_model(str(path))
+            model.reshape({"input_ids": [1, width], "attention_mask": [1, width]})
+            return core.compile_model(model, "CPU", config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
+            if width is not None:
+                raise RagError(f"OpenVINO cannot compile {path} for {width} tokens ({exc}).") from exc
             raise RagError(f"OpenVINO cannot load {path} ({exc}). Delete its folder to convert again.") from exc
 
     def _make_session(self, path: Path):
@@ -200,36 +207,17 @@ class OpenVinoEmbedder(OnnxEmbedder):
         got = self._static.get(width)
         if got is not None:
             return got
-        import openvino as ov
-        import openvino.properties.hint as hints
-
         self.session  # converts (or repairs) the cached model first
         with self._lock:
             got = self._static.get(width)
             if got is None:
-                path = self.onnx_path
-                core = ov.Core()
-                with contextlib.suppress(Exception):
-                    core.set_property({"CACHE_DIR": str(Path(path).parent / "cache")})
-                try:
-                    model = core.read_model(str(path))
-                    model.reshape({"input_ids": [1, width], "attention_mask": [1, width]})
-                    compiled = core.compile_model(
-                        model, "CPU",
-                        {hints.performance_mode: hints.PerformanceMode.LATENCY, "INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1},
-                    )
-                except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
-                    raise RagError(f"OpenVINO cannot compile {path} for {width} tokens ({exc}).") from exc
+                compiled = self._compile(self.onnx_path, latency=True, width=width)
                 got = self._static[width] = (compiled, queue.SimpleQueue())
         return got
 
     def embed_query(self, text: str) -> np.ndarray:
-        ids = self._encode([text])[0]
-        width = -(-max(len(ids), 1) // SHAPE_STEP) * SHAPE_STEP
-        arr = np.zeros((1, width), dtype=np.int64)
-        arr[0, : len(ids)] = ids
-        mask = np.zeros((1, width), dtype=np.int64)
-        mask[0, : len(ids)] = 1
+        arr, mask = _pad(self._encode([text]), step=SHAPE_STEP)
+        width = arr.shape[1]
         if self._static_broken:
             return _normalise(self._run(arr, mask))[0]
         try:
