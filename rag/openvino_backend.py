@@ -191,16 +191,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
             return self._compile(self.onnx_path, latency=False)
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        # An InferRequest is not thread-safe: each caller borrows one from a pool.
-        try:
-            req = self._requests.get_nowait()
-        except queue.Empty:
-            req = self.session.create_infer_request()
-        try:
-            req.infer({"input_ids": ids, "attention_mask": mask})
-            return np.array(req.get_output_tensor(0).data, dtype=np.float32, copy=True)
-        finally:
-            self._requests.put(req)
+        return _infer(self.session, self._requests, ids, mask)
 
     def _static_model(self, width: int):
         """The question model compiled for inputs of exactly ``[1, width]`` tokens."""
@@ -217,25 +208,15 @@ class OpenVinoEmbedder(OnnxEmbedder):
 
     def embed_query(self, text: str) -> np.ndarray:
         arr, mask = _pad(self._encode([text]), step=SHAPE_STEP)
-        width = arr.shape[1]
-        if self._static_broken:
-            return _normalise(self._run(arr, mask))[0]
-        try:
-            compiled, pool = self._static_model(width)
-        except RagError as exc:  # a model that will not take a static shape: the dynamic one
-            log.warning("%s Questions use the dynamic-shape model.", exc)
-            self._static_broken = True
-            return _normalise(self._run(arr, mask))[0]
-        try:
-            req = pool.get_nowait()
-        except queue.Empty:
-            req = compiled.create_infer_request()
-        try:
-            req.infer({"input_ids": arr, "attention_mask": mask})
-            out = np.array(req.get_output_tensor(0).data, dtype=np.float32, copy=True)
-        finally:
-            pool.put(req)
-        return _normalise(out)[0]
+        if not self._static_broken:
+            try:
+                compiled, pool = self._static_model(arr.shape[1])
+            except RagError as exc:  # a model that will not take a static shape: the dynamic one
+                log.warning("%s Questions use the dynamic-shape model.", exc)
+                self._static_broken = True
+            else:
+                return _normalise(_infer(compiled, pool, arr, mask))[0]
+        return _normalise(self._run(arr, mask))[0]
 
     def warm_up(self) -> None:
         """Compile the question widths that chat questions use (up to 64 tokens) now,
@@ -294,6 +275,20 @@ class OpenVinoEmbedder(OnnxEmbedder):
             if bar is not None:
                 bar.close()
         return _normalise(out)
+
+
+def _infer(compiled, pool: queue.SimpleQueue, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Run ``compiled`` on a request borrowed from ``pool``: an InferRequest is not
+    thread-safe, so each caller takes its own and returns it afterwards."""
+    try:
+        req = pool.get_nowait()
+    except queue.Empty:
+        req = compiled.create_infer_request()
+    try:
+        req.infer({"input_ids": ids, "attention_mask": mask})
+        return np.array(req.get_output_tensor(0).data, dtype=np.float32, copy=True)
+    finally:
+        pool.put(req)
 
 
 def _openvino_version() -> str:
