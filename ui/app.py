@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # As the CLI does: faiss's (and llama.cpp's) idle OpenMP threads must not spin
@@ -24,11 +25,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder as gradio_upload_folder  # noqa: E402
 
 from rag.chain import DoneEvent, SourcesEvent, TextEvent, build_chain, stream  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.errors import RagError  # noqa: E402
-from rag.models import Turn  # noqa: E402
+from rag.models import FileResult, IngestReport, Turn  # noqa: E402
 
 from . import render  # noqa: E402
 
@@ -143,6 +145,32 @@ requestAnimationFrame(go);
 """
 
 
+def uploaded_files(files) -> tuple[list[str], list[FileResult]]:
+    """The paths among ``files`` that a browser actually uploaded, and a refusal for each other.
+
+    A Gradio client names its files by server path. Gradio itself refuses, when it
+    prepares an event's inputs, paths outside its upload folder; this is checked again
+    here, on the resolved path (no ``..`` or symlink leads out), because indexing an
+    arbitrary server file would let any client read it back through the chat.
+    """
+    root = Path(gradio_upload_folder()).resolve()
+    paths: list[str] = []
+    refused: list[FileResult] = []
+    for f in files or []:
+        raw = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or str(f)
+        try:
+            real = Path(raw).resolve(strict=True)
+            ok = real.is_relative_to(root) and real != root and real.is_file()
+        except (OSError, RuntimeError, ValueError):
+            ok = False
+        if ok:
+            paths.append(str(real))
+        else:
+            log.warning("upload refused: %r is not a file uploaded through the app", raw)
+            refused.append(FileResult(Path(str(raw)).name or "?", "rejected", "not a file uploaded through this page"))
+    return paths, refused
+
+
 def _status_html(engine: Engine, status: IndexStatus) -> str:
     if status.error and not status.ready.is_set():
         return f'<span class="status-error">⚠ {render.esc(status.error)}</span>'
@@ -255,9 +283,12 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
         return [], [], [], render.EMPTY_SOURCES, gr.update(choices=[], value=None, visible=False), render.EMPTY_ARTICLE, ""
 
     def upload(files, progress=gr.Progress()):
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
-        if not paths:
+        paths, refused = uploaded_files(files)
+        if not paths and not refused:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if not paths:
+            gr.Warning(f"{len(refused)} file(s) refused: see the list below.")
+            return render.ingest_report(IngestReport(refused)), gr.skip(), gr.skip(), None
         if not status.ready.is_set() and not status.error:
             status.wait(WAIT_FOR_INDEX_S)  # the seed build holds the writer lock anyway
 
@@ -269,6 +300,7 @@ def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
         except RagError as exc:
             gr.Warning(str(exc))
             return render.error_message(str(exc)), gr.skip(), gr.skip(), None
+        report.results[:0] = refused
         if report.added and not status.ready.is_set():
             status.error = None
             status.ready.set()  # an index exists now (e.g. first upload into an empty one)

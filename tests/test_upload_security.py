@@ -1,0 +1,131 @@
+"""The upload route indexes only files a client actually sent (issue: the upload hole).
+
+A real `rag serve` process on 127.0.0.1, driven over HTTP: by Gradio's own client
+(which uploads the bytes of a file on the client's disk first) and by raw event
+calls that name a server path without uploading it, the way a hostile client would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "The vault combination of the Zorbalian quartermaster is 7-7-3-1, noted privately on the server."
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, seed_engine):
+    tmp = tmp_path_factory.mktemp("upload-hole")
+    index = tmp / "index"
+    shutil.copytree(seed_engine.index_dir, index)
+    uploads = tmp / "gradio-uploads"
+    uploads.mkdir()
+    private = tmp / "srv-private"
+    private.mkdir()
+    (private / "notes.txt").write_text(SECRET + "\n", encoding="utf-8")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(uploads)}
+    env.pop("RAG_AUTH", None)
+    log_path = tmp / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--index", str(index)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        yield {"url": url, "index": index, "private": private, "uploads": uploads, "log": log_path, "tmp": tmp}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _article_titles(index: Path) -> list[str]:
+    from rag.index import open_index
+
+    snap = open_index(index)
+    try:
+        return [a.title for a in snap.articles()]
+    finally:
+        snap.close()
+
+
+def _call_upload(url: str, paths: list[str]) -> str:
+    """A raw event call naming server paths, without uploading anything first."""
+    files = [{"path": p, "meta": {"_type": "gradio.FileData"}} for p in paths]
+    r = httpx.post(f"{url}gradio_api/call/upload", json={"data": [files]}, timeout=30)
+    r.raise_for_status()
+    event_id = r.json()["event_id"]
+    with httpx.stream("GET", f"{url}gradio_api/call/upload/{event_id}", timeout=120) as s:
+        return "\n".join(s.iter_lines())
+
+
+def test_a_named_server_path_is_never_indexed(app_server):
+    before = _article_titles(app_server["index"])
+    secret = str(app_server["private"] / "notes.txt")
+    sneaky = str(app_server["uploads"] / ".." / "srv-private" / "notes.txt")
+    for attempt in ([secret], [sneaky]):
+        out = _call_upload(app_server["url"], attempt)
+        assert "added" not in out
+    assert _article_titles(app_server["index"]) == before
+    assert not any("Zorbalian" in t for t in _article_titles(app_server["index"]))
+
+
+def test_a_file_the_client_uploads_is_indexed(app_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    mine = tmp_path / "client-side.txt"
+    mine.write_text("Quillbrook Falls opened a footbridge over the river on Tuesday, the town council said. "
+                    "The bridge cost 1.2 million euros and took eight months to build.\n", encoding="utf-8")
+    client = Client(app_server["url"], verbose=False)
+    report = client.predict([handle_file(str(mine))], api_name="/upload")[0]
+    assert "added" in report and "Quillbrook" in report
+    assert any("Quillbrook" in t for t in _article_titles(app_server["index"]))
+
+
+def test_handler_refuses_paths_outside_the_upload_folder(tmp_path, monkeypatch):
+    """The app's own check, on real files: outside, via `..`, via a symlink, missing."""
+    pytest.importorskip("gradio")
+    uploads = tmp_path / "uploads"
+    (uploads / "abc").mkdir(parents=True)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    from ui.app import uploaded_files
+
+    inside = uploads / "abc" / "ok.txt"
+    inside.write_text("fine", encoding="utf-8")
+    outside = tmp_path / "secret.txt"
+    outside.write_text(SECRET, encoding="utf-8")
+    link = uploads / "abc" / "link.txt"
+    link.symlink_to(outside)
+    paths, refused = uploaded_files([str(inside), str(outside), str(uploads / ".." / "secret.txt"), str(link),
+                                     str(uploads / "abc" / "missing.txt"), str(uploads)])
+    assert paths == [str(inside.resolve())]
+    assert len(refused) == 5
+    assert all(r.status == "rejected" and "uploaded" in r.reason for r in refused)
