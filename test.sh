@@ -10,4 +10,7 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false
+# The layer contracts in pyproject.toml (the engine imports no face, faces do not
+# import each other, engine layers run one way, no cycles).
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest "$@"

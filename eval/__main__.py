@@ -1,8 +1,7 @@
-"""``python -m eval ...`` is ``rag eval ...`` (see :mod:`eval.run`)."""
+"""``python -m eval``: the evaluation, as ``rag eval``."""
 
 import sys
 
-from rag.cli import main
+from eval.command import main
 
-if __name__ == "__main__":
-    sys.exit(main(["eval", *sys.argv[1:]]))
+sys.exit(main())

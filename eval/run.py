@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import platform
-import re
 import shlex
 import shutil
 import time
@@ -45,16 +44,12 @@ EVAL_DIR = Path(__file__).resolve().parent
 OUT_ROOT = EVAL_DIR / "out"
 FINGERPRINT_FILE = "eval-fingerprint.json"
 FINGERPRINT_VERSION = 1
-# Modules whose behaviour decides the *content* of an index (cleaned text, passage
-# boundaries, vectors): a change to any of them makes an old index stale, so their
-# source is part of the fingerprint (a backend's module only for its indexes). The
-# storage code (index.py, ingest.py) is covered by the manifest's format version.
-INGEST_CODE = ("articles.py", "cleaning.py", "chunking.py", "embeddings.py")
-BACKEND_CODE = {
-    "onnx": ("onnx_backend.py",),
-    "onnx-int8": ("onnx_backend.py",),
-    "openvino": ("onnx_backend.py", "openvino_backend.py"),
-}
+# The engine packages whose code decides the *content* of an index (cleaned text,
+# passage boundaries, headers, tokens, vectors): a change to any of their modules
+# makes an old index stale, so their source is part of the fingerprint. Whole
+# packages, so a module moved or added inside them counts too. The storage layout
+# is covered by the manifest's format version.
+INGEST_PACKAGES = ("ingest", "embed", "text")
 RETRIEVAL_DEPTH = 10  # the @10 metrics
 TEXT_CHARS = 300  # passage text kept per retrieved passage in results.json
 MULTIHOP_TYPES = {"comparison_query", "inference_query", "temporal_query", "null_query"}
@@ -62,7 +57,6 @@ MULTIHOP_ATTRIBUTION = (
     "MultiHop-RAG: Yixuan Tang and Yi Yang, \"MultiHop-RAG: Benchmarking Retrieval-Augmented "
     "Generation for Multi-Hop Queries\", 2024 (arXiv 2401.15391). Data license: ODC-BY 1.0."
 )
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -229,20 +223,13 @@ def run_eval(
 
 
 def _engine(settings, embedders: dict):
-    """An engine for ``settings``, sharing an already loaded embedding model."""
+    """An engine for ``settings``, sharing already loaded embedding models."""
     from rag.engine import Engine
 
-    engine = Engine(settings)
     key = (settings.embedding_model, settings.embedding_backend)
-    if key in embedders:
-        engine.__dict__["embedder"] = embedders[key]  # the cached_property slot
-    else:
-        embedders[key] = engine.embedder
-    # The question model is shared once the first configuration has loaded it
-    # (not before: it may be converted into an index folder not yet built).
     qkey = (*key, settings.query_embedding_backend)
-    if qkey in embedders:
-        engine.__dict__["query_embedder"] = embedders[qkey]
+    engine = Engine(settings, embedder=embedders.get(key), query_embedder=embedders.get(qkey))
+    embedders.setdefault(key, engine.embedder)
     return engine
 
 
@@ -261,7 +248,7 @@ def _index_dir_for(fp: str, base_fp: str, index: str | Path | None) -> Path:
 def corpus_files(paths: Sequence[str | Path]) -> list[tuple[Path, str]]:
     """The article files ingest would read, each with a stable name for the fingerprint
     (relative to the folder given, or the file name), in name order."""
-    from rag.articles import iter_input_files
+    from rag.ingest.readers import iter_input_files
     from rag.errors import RagError
 
     if not paths:
@@ -303,19 +290,28 @@ def fingerprint(files: list[tuple[Path, str]], settings) -> tuple[str, dict[str,
     """``(hex digest, document)`` of what an index built from ``files`` with
     ``settings`` holds: file names, sizes and contents; the index-shaping settings;
     the index format; the source of the ingest code."""
-    import rag
-    from rag.index import FORMAT_VERSION
+    from rag.store.manifest import FORMAT_VERSION
 
-    code_dir = Path(rag.__file__).resolve().parent
-    code = INGEST_CODE + BACKEND_CODE.get(settings.embedding_backend, ())
     doc = {
         "version": FINGERPRINT_VERSION,
         "corpus": [_file_entry(p, n) for p, n in files],
         "settings": {k: _jsonable(getattr(settings, k)) for k in INDEX_FIELDS},
         "index_format": FORMAT_VERSION,
-        "code": {f: _sha256_file(code_dir / f)[:16] for f in code if (code_dir / f).exists()},
+        "code": ingest_code_hashes(),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest(), doc
+
+
+def ingest_code_hashes() -> dict[str, str]:
+    """Content hash of every module of the index-shaping packages (see INGEST_PACKAGES)."""
+    import rag
+
+    root = Path(rag.__file__).resolve().parent
+    out = {}
+    for pkg in INGEST_PACKAGES:
+        for f in sorted((root / pkg).rglob("*.py")):
+            out[f.relative_to(root).as_posix()] = _sha256_file(f)[:16]
+    return out
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -372,7 +368,7 @@ def ensure_index(engine, corpus: Sequence[str | Path], files, fp: str, doc: dict
             except IndexLoadError as exc:
                 reason = f"it cannot be opened ({exc})"
         log.info("rebuilding the index at %s: %s", root, reason)
-        engine._retriever = None
+        engine.close()
         shutil.rmtree(root)
         status = "rebuilt"
     elif root.exists() and any(root.iterdir()):
@@ -402,19 +398,16 @@ def ensure_index(engine, corpus: Sequence[str | Path], files, fp: str, doc: dict
 def _adoptable(engine, corpus) -> bool:
     """An existing index made elsewhere holds exactly the corpus articles, chunked and
     embedded with the current settings."""
-    from rag.articles import iter_input_files, load_file
     from rag.errors import IndexLoadError
-    from rag.index import choose_index_type
+    from rag.ingest.readers import iter_input_files, load_file
+    from rag.store.manifest import settings_mismatch
 
     try:
         snap = engine.snapshot
     except IndexLoadError:
         return False
-    m, s = snap.manifest, engine.settings
-    wanted_type = choose_index_type(s.index_type, m.n_passages) if s.index_type == "auto" else s.index_type
-    if (m.embedding_model, m.embedding_backend, m.chunk_max_tokens, m.chunk_overlap_tokens, m.index_type) != (
-        s.embedding_model, s.embedding_backend, s.chunk_max_tokens, s.chunk_overlap_tokens, wanted_type
-    ):
+    s = engine.settings
+    if settings_mismatch(snap.manifest, s):
         return False
     ids = set()
     for path, reason in iter_input_files(corpus):
@@ -450,7 +443,7 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
 
     from rag.chain import ask, build_chain
     from rag.errors import LLMError, RagError
-    from rag.models import Turn
+    from rag.types import Turn
 
     chain = build_chain(engine)
 
@@ -491,7 +484,9 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
 
 def plain_answer(text: str) -> str:
     """The answer without its ``[n]`` citation markers."""
-    return _MARKER.sub("", text).strip()
+    from rag.answer.citations import strip_markers
+
+    return strip_markers(text)
 
 
 def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, Any]:

@@ -1,49 +1,70 @@
-"""The engine: one object the CLI, the UI and the evaluation script all use.
+"""The engine: one object the CLI, the UI, the API and the evaluation all use.
 
-It owns what is expensive and shared (the embedding model, the open index) and
+It owns what is expensive and shared (the embedding models, the open index) and
 nothing per user: conversations and per-session settings live with the caller.
-A new index generation is swapped in with a single reference assignment, so
-concurrent readers keep a consistent snapshot.
+A new index generation is swapped in with a single reference assignment, so a
+caller that took :attr:`Engine.retriever` keeps one consistent snapshot for as
+long as it holds it (the chain takes one per question).
+
+Parts are injected, not patched: ``Engine(settings, embedder=..., query_embedder=...)``
+shares an already loaded model (tests, evaluation runs over several configurations).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-from .embeddings import Embedder, create_embedder, create_query_embedder
+from .embed.base import Embedder
+from .embed.factory import create_embedder, create_query_embedder
 from .errors import IndexLoadError
-from .index import IndexSnapshot, current_generation, open_index
-from .ingest import ProgressFn, ingest_articles, ingest_paths, remove_articles
-from .models import Article, IngestReport
-from .retrieval import Filters, Retriever, SearchResult
+from .ingest.pipeline import ProgressFn, ingest_articles, ingest_paths, remove_articles
+from .retrieve.filters import Filters
+from .retrieve.params import SearchParams
+from .retrieve.retriever import Retriever, SearchResult
 from .settings import Settings
+from .store.generations import current_generation, open_index
+from .store.protocol import Store
+from .types import Article, IngestReport
 
 log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, query_embedder: Embedder | None = None):
         self.settings = settings
-        self._lock = threading.Lock()
+        # Re-entrant: opening the index (under the lock) loads the question model,
+        # which may load the passage model (under the lock again).
+        self._lock = threading.RLock()
+        self._embedder = embedder
+        self._query_embedder = query_embedder
         self._retriever: Retriever | None = None
 
-    @cached_property
+    # -- models ------------------------------------------------------------
+    @property
     def embedder(self) -> Embedder:
         """Embeds passages at ingest (throughput matters: long batches)."""
-        return create_embedder(self.settings)
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = create_embedder(self.settings)
+        return self._embedder
 
-    @cached_property
+    @property
     def query_embedder(self) -> Embedder:
         """Embeds questions (latency matters: one short text); the same model as :attr:`embedder`.
 
         Loading it does not load the passage embedder unless both are one backend,
         so answering starts without the ingest-time model.
         """
-        return create_query_embedder(self.settings, lambda: self.embedder)
+        if self._query_embedder is None:
+            made = create_query_embedder(self.settings, lambda: self.embedder)
+            with self._lock:
+                if self._query_embedder is None:
+                    self._query_embedder = made
+        return self._query_embedder
 
     # -- index -------------------------------------------------------------
     @property
@@ -58,25 +79,44 @@ class Engine:
 
     @property
     def retriever(self) -> Retriever:
+        """The retriever over the live snapshot; hold on to it to keep one view of the index."""
         r = self._retriever
         if r is None:
             with self._lock:
                 if self._retriever is None:
-                    snap = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
-                    self._retriever = Retriever(snap, self.query_embedder, self.settings)
+                    self._retriever = self._open()
                 r = self._retriever
         return r
 
     @property
-    def snapshot(self) -> IndexSnapshot:
-        return self.retriever.snap
+    def snapshot(self) -> Store:
+        return self.retriever.store
+
+    def _open(self) -> Retriever:
+        store = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
+        return Retriever(store, self.query_embedder, self.search_params())
 
     def reload(self) -> None:
         """Swap in the live generation (after an ingest by this or another process)."""
-        snap = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
-        self._retriever = Retriever(snap, self.query_embedder, self.settings)
+        self._retriever = self._open()
+
+    def close(self) -> None:
+        """Let go of the open index (before its folder is deleted); the next use reopens it."""
+        with self._lock:
+            r, self._retriever = self._retriever, None
+        if r is not None:
+            r.store.close()
 
     # -- operations ----------------------------------------------------------
+    def ensure_seed_index(self, *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport | None:
+        """First start: index the bundled seed articles when there is no index yet."""
+        if self.has_index():
+            return None
+        log.info("no index at %s yet: indexing the seed articles in %s", self.index_dir, self.settings.seeds_dir)
+        report = self.ingest([self.settings.seeds_dir], progress=progress, show_progress=show_progress)
+        log.info("seed articles: %s", report.summary())
+        return report
+
     def ingest(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport:
         report = ingest_paths(paths, self.settings, self.embedder, progress=progress, show_progress=show_progress)
         if report.added:
@@ -94,10 +134,24 @@ class Engine:
         self.reload()
         return removed
 
-    def search(self, query: str, *, k: int | None = None, mode: str | None = None, filters: Filters | None = None, mmr: bool | None = None) -> SearchResult:
-        return self.retriever.search(query, k=k, mode=mode, filters=filters, mmr=mmr)
+    def search_params(self, settings: Settings | None = None, **overrides) -> SearchParams:
+        """Search parameters from ``settings`` (default: the engine's), with per-call overrides."""
+        return SearchParams.from_settings(settings or self.settings, **overrides)
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+        mmr: bool | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        p = (params or self.search_params()).but(top_k=k, retrieval_mode=mode, mmr=mmr)
+        return self.retriever.search(query, p, filters=filters)
 
     def articles(self) -> list[tuple[Article, int]]:
-        snap = self.snapshot
-        counts = snap.passage_counts()
-        return [(a, counts.get(a.article_id, 0)) for a in snap.articles()]
+        store = self.snapshot
+        counts = store.passage_counts()
+        return [(a, counts.get(a.article_id, 0)) for a in store.articles()]

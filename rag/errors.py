@@ -23,3 +23,9 @@ class QuestionSetError(RagError):
 
 class LLMError(RagError):
     """The configured language model cannot be reached or loaded."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

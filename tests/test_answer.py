@@ -7,8 +7,8 @@ import json
 import pytest
 
 from rag.chain import DoneEvent, PassagesEvent, QueryEvent, SourcesEvent, TextEvent, ask, build_chain, stream
-from rag.followup import is_followup, rewrite_followup
-from rag.models import Turn
+from rag.answer.followup import is_followup, rewrite_followup
+from rag.types import Turn
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,8 @@ def test_followup_detection():
 
 
 def test_injected_instructions_in_an_article_are_just_data(fresh_engine):
-    from rag.models import Article
-    from rag.articles import article_id_for
+    from rag.types import Article
+    from rag.ingest.readers import article_id_for
 
     text = (
         "The harbour authority of Port Ellis reported record cargo volumes in March. "

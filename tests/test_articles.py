@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import article_id_for, decode_bytes, iter_input_files, load_file
+from rag.ingest.readers import article_id_for, decode_bytes, iter_input_files, load_file
 from rag.settings import Settings
 
 from .conftest import MULTIHOP, SEED_FILES

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_query_bench_times_a_question_set(seed_engine, tmp_path, capsys):
-    from eval import bench
+    from eval.bench import cli as bench
 
     out = tmp_path / "query.json"
     code = bench.main([
@@ -29,7 +29,7 @@ def test_query_bench_times_a_question_set(seed_engine, tmp_path, capsys):
 
 
 def test_query_bench_rejects_a_malformed_question_set(seed_engine, tmp_path):
-    from eval import bench
+    from eval.bench import cli as bench
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "q1", "question": "Fine?", "answers": ["x"]}\n{not json\n')

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("faiss")
 pytest.importorskip("bm25s")
 
-from eval import bench_scale  # noqa: E402
+from eval.bench import scale as bench_scale  # noqa: E402
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -78,7 +78,7 @@ def test_synthetic_vectors_are_normalised_and_clustered():
 def test_pretokenized_bm25_matches_text_path():
     """Token ids fed to bm25s give the same scores as the app tokenizing the texts."""
     import bm25s
-    from rag.retrieval import bm25_query_tokens, bm25_tokenize
+    from rag.text.terms import bm25_query_tokens, bm25_tokenize
 
     text = bench_scale.SyntheticText(300, seed=2)
     a = bm25s.BM25()

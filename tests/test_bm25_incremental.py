@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexLoadError
-from rag.index import TOKENS_DIR, GenerationBuilder, index_text, open_index
-from rag.retrieval import bm25_query_tokens
+from rag.store.bm25_tokens import TOKENS_DIR
+from rag.store.generations import GenerationBuilder, open_index
+from rag.text.headers import index_text
+from rag.text.terms import bm25_query_tokens
 
 from .conftest import SEED_FILES, make_settings
 
@@ -32,8 +34,7 @@ QUERIES = [
 def _engine(path: Path, embedder):
     from rag.engine import Engine
 
-    engine = Engine(make_settings(path))
-    engine.__dict__["embedder"] = embedder  # share the loaded model (cached_property slot)
+    engine = Engine(make_settings(path), embedder=embedder)
     return engine
 
 
@@ -51,7 +52,7 @@ def _fresh_bm25(snap):
     """bm25s over the snapshot's passages, tokenized from scratch the way it always was."""
     import bm25s
 
-    from rag.retrieval import bm25_tokenize
+    from rag.text.terms import bm25_tokenize
 
     texts = [index_text(snap.passage_meta(pid), snap.passage(pid).text) for pid in range(len(snap))]
     bm = bm25s.BM25()
@@ -61,24 +62,25 @@ def _fresh_bm25(snap):
 
 def _assert_same_bm25(got, want) -> None:
     """Same passages, vocabulary, IDF and BM25 scores and rankings, bit for bit."""
-    gs, ws = got.snap, want.snap
+    gs, ws = got.store, want.store
     # Article rows are store keys (a removal leaves gaps), so passages are compared by id.
     assert [gs.passage(i) for i in range(len(gs))] == [ws.passage(i) for i in range(len(ws))]
     assert all(np.array_equal(gs.passages[f], ws.passages[f]) for f in ("start", "end", "unit_lo", "unit_hi"))
     assert set(gs.bm25.vocab_dict) == set(ws.bm25.vocab_dict)
-    g_idf = {t: got._idf[i] for t, i in gs.bm25.vocab_dict.items()}
-    w_idf = {t: want._idf[i] for t, i in ws.bm25.vocab_dict.items()}
+    g_idf = {t: got.features.idf[i] for t, i in gs.bm25.vocab_dict.items()}
+    w_idf = {t: want.features.idf[i] for t, i in ws.bm25.vocab_dict.items()}
     assert g_idf == w_idf
     for q in QUERIES:
-        g, w = got._bm25_scores(q), want._bm25_scores(q)
+        g, w = gs.bm25_scores(bm25_query_tokens(q)), ws.bm25_scores(bm25_query_tokens(q))
         assert (g is None) == (w is None), q
         if g is not None:
             assert np.array_equal(g, w), q
-        g_terms, g_w = got.query_terms(q, with_unknown=True)
-        w_terms, w_w = want.query_terms(q, with_unknown=True)
+        g_terms, g_w = got.features.query_terms(q, with_unknown=True)
+        w_terms, w_w = want.features.query_terms(q, with_unknown=True)
         assert g_terms == w_terms and np.array_equal(g_w, w_w), q
-        g_hits = got.search(q, k=10, mode="bm25").hits
-        w_hits = want.search(q, k=10, mode="bm25").hits
+        bm25_only = got.defaults.but(top_k=10, retrieval_mode="bm25")
+        g_hits = got.search(q, bm25_only).hits
+        w_hits = want.search(q, bm25_only).hits
         assert [(h.passage.passage_id, h.score) for h in g_hits] == [(h.passage.passage_id, h.score) for h in w_hits], q
     fresh = _fresh_bm25(gs)
     for q in QUERIES:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.articles import load_file
-from rag.chunking import chunk_text, sentence_spans
-from rag.ingest import chunk_article
+from rag.ingest.readers import load_file
+from rag.ingest.chunking import chunk_text, sentence_spans
+from rag.ingest.pipeline import chunk_article
 from rag.settings import Settings
 
 from .conftest import SEED_FILES
@@ -31,7 +31,7 @@ def test_seed_passages_fit_the_model_and_cover_the_article(embedder):
         starts = {u.start for u in chunking.units}
         ends = {u.end for u in chunking.units}
         assert all(s in starts and e in ends for s, e in spans)
-        from rag.index import index_text
+        from rag.text.headers import index_text
 
         full = [index_text(art, art.text[s:e]) for s, e in spans]
         # Header + passage + [CLS]/[SEP] within the model's 256 word pieces.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.cleaning import CleanedText, clean_body, clean_text
+from rag.ingest.cleaning import CleanedText, clean_body, clean_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

@@ -15,7 +15,7 @@ from .conftest import ROOT, SEED_FILES, SEEDS
 def rag(*args, check=True):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"rag {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
@@ -35,7 +35,7 @@ def test_search_json_is_verbatim_with_metadata(cli_index):
     hits = json.loads(out)
     assert len(hits) == 5
     arts = {a["article_id"]: a for a in json.loads(rag("articles", "--index", str(cli_index), "--json").stdout)}
-    from rag.index import open_index
+    from rag.store.generations import open_index
 
     snap = open_index(cli_index)
     for i, h in enumerate(hits, 1):
@@ -81,5 +81,5 @@ def test_expected_failures_are_one_line_errors(tmp_path):
 
 def test_index_from_environment(cli_index):
     env = {**os.environ, "RAG_INDEX": str(cli_index), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "articles"], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-m", "cli.main", "articles"], cwd=ROOT, env=env, capture_output=True, text=True).stdout
     assert "5 articles" in out

@@ -21,7 +21,7 @@ RETRIEVAL_KEYS = {"hits@4", "hits@10", "mrr@10", "map@10", "evidence_recall@10"}
 PLOTS = ("by_type.png", "by_config.png", "latency.png")
 
 
-def rag(*args, cwd=ROOT, module="rag.cli"):
+def rag(*args, cwd=ROOT, module="cli.main"):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
@@ -109,7 +109,7 @@ def test_report_and_plots(first_run):
 
 def test_index_is_reused_by_fingerprint(first_run, qfile, embedder):
     from eval.run import FINGERPRINT_FILE, run_eval
-    from rag.index import current_generation
+    from rag.store.generations import current_generation
 
     tmp, _ = first_run
     index = tmp / "index"
@@ -165,12 +165,12 @@ def test_cli_end_to_end(first_run, qfile, tmp_path):
     assert all((out / "plots" / p).exists() for p in PLOTS)
 
 
-@pytest.mark.parametrize("module", ["rag.cli", "eval"])
+@pytest.mark.parametrize("module", ["cli.main", "eval"])
 def test_malformed_question_file_is_a_one_line_error(tmp_path, module):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "question": "Where?", "answers": ["Budapest"]}\n{"question": \n', encoding="utf-8")
     args = ["--corpus", str(SEEDS), "--questions", str(bad), "--out", str(tmp_path / "out")]
-    proc = rag(*(["eval", *args] if module == "rag.cli" else args), module=module)
+    proc = rag(*(["eval", *args] if module == "cli.main" else args), module=module)
     assert proc.returncode == 2
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err

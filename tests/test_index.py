@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexLoadError, RagError
-from rag.index import open_index
+from rag.store.generations import open_index
 
 from .conftest import ROOT, SEED_FILES, SEEDS, make_settings
 
@@ -116,7 +116,7 @@ def test_no_pickle_anywhere_in_the_index(seed_engine):
 
 def _rag(args, **kw):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, **kw)
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, **kw)
 
 
 def _assert_consistent(index_dir: Path, expect_articles: set[int]):
@@ -164,10 +164,9 @@ def test_hnsw_index_opens_searches_and_grows(tmp_path, embedder):
     import faiss
 
     from rag.engine import Engine
-    from rag.index import hnsw_ef_search
+    from rag.store.faiss_index import hnsw_ef_search
 
-    engine = Engine(make_settings(tmp_path / "index", index_type="hnsw"))
-    engine.__dict__["embedder"] = embedder
+    engine = Engine(make_settings(tmp_path / "index", index_type="hnsw"), embedder=embedder)
     engine.ingest([SEED_FILES["moscow"]], show_progress=False)
     engine.ingest([SEED_FILES["bbc"]], show_progress=False)  # incremental add to the graph
     snap = engine.snapshot

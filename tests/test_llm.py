@@ -20,20 +20,15 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.errors import LLMError
-from rag.llm import (
-    ABSTENTION,
-    _clean_rewrite,
-    build_messages,
-    make_chat_model,
-    rewrite_followup,
-    stream_answer,
-    validate_citations,
-)
+from rag.answer.abstain import ABSTENTION
+from rag.answer.followup import rewrite_with_model
+from rag.answer.generative import check_reply as validate_citations
+from rag.answer.prompt import build_messages
+from rag.answer.prompt import clean_rewrite as _clean_rewrite
+from rag.llm.models import make_chat_model
+from rag.llm.models import stream_text as stream_answer
 from rag.settings import Settings
-
-# llama.cpp's OpenMP workers spin while waiting; on a shared 2-core box that made
-# each generation ~5x slower. Must be set before llama_cpp loads libgomp.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from rag.types import Turn
 
 PASSAGES = [
     (1, "Budapest summit | BBC | 2025-10-16", "Trump and Putin agreed to meet in Budapest."),
@@ -82,7 +77,7 @@ def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     # `python -m llama_cpp.server`, with the same AMX guard the in-process path uses
     # (without it, a native build on an AMX CPU segfaults on the first request).
     launcher = (
-        "import runpy, sys; from rag.llm import avoid_amx_crash; avoid_amx_crash(); "
+        "import runpy, sys; from rag.llm.llamacpp import avoid_amx_crash; avoid_amx_crash(); "
         "sys.argv[0] = 'llama_cpp.server'; "
         "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
     )
@@ -308,14 +303,14 @@ def test_uncited_reply_to_injection_is_flagged(local_model) -> None:
 def test_rewrite_without_history_returns_the_question() -> None:
     # No history: nothing to resolve, so the model is not even called.
     no_model = None  # would fail loudly if it were used
-    assert rewrite_followup(no_model, [], "Where?") == "Where?"  # type: ignore[arg-type]
+    assert rewrite_with_model(no_model, [], "Where?") == "Where?"  # type: ignore[arg-type]
 
 
 @pytest.mark.llm
 def test_rewrite_returns_one_clean_line(local_model) -> None:
     question = "When will they meet there?"
-    history = [("Where will Trump and Putin meet?", "In Budapest [1].")]
-    out = rewrite_followup(local_model, history, question)
+    history = [Turn("Where will Trump and Putin meet?", "In Budapest [1].")]
+    out = rewrite_with_model(local_model, history, question)
     assert out and "\n" not in out and out == out.strip().strip("\"'")
 
 

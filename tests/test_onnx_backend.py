@@ -43,17 +43,16 @@ QUESTIONS = [
 ]
 
 
-def _onnx_embedder(index_dir: Path, backend: str):
-    from rag.embeddings import create_embedder
+def _onnx_embedder(cache: Path, backend: str):
+    from rag.embed.factory import create_embedder
 
-    # The default cache location, next to the index (conftest points the rest of the
-    # tests at one shared cache).
-    return create_embedder(make_settings(index_dir, embedding_backend=backend, model_cache_dir=None))
+    # A cache folder of the test's own (the rest of the tests share the per-user one).
+    return create_embedder(make_settings(cache.parent / "index", embedding_backend=backend, model_cache_dir=cache))
 
 
 @pytest.fixture(scope="module")
 def onnx_index(tmp_path_factory):
-    return tmp_path_factory.mktemp("onnx-index") / "index"  # not created yet: the backend must
+    return tmp_path_factory.mktemp("onnx-cache") / "models"  # not created yet: the backend must
 
 
 @pytest.fixture(scope="module", params=["onnx", "onnx-int8", "openvino"])
@@ -128,14 +127,14 @@ def test_order_preserved_with_mixed_lengths(backend, embedder):
 
 
 def test_export_is_cached_and_atomic(backend, onnx_index):
-    path = backend.onnx_path
-    models = onnx_index / ".models"
+    path = backend.model_path
+    models = onnx_index
     assert path.is_file() and models in path.parents
     assert backend.backend in path.relative_to(models).parts[0]
     mtime = path.stat().st_mtime_ns
     again = _onnx_embedder(onnx_index, backend.backend)
     again.embed(["cached"])
-    assert again.onnx_path == path
+    assert again.model_path == path
     assert path.stat().st_mtime_ns == mtime  # reused, not exported again
     assert not [p.name for p in models.iterdir() if p.name.endswith(".tmp")]
 
@@ -160,10 +159,10 @@ def test_top_passages_match_torch(backend, seed_paragraphs, torch_seed_vectors):
 
 
 def test_damaged_cache_file_is_exported_again(tmp_path, onnx_index):
-    good = _onnx_embedder(onnx_index, "onnx").onnx_path  # exported by the fixture runs
-    index = tmp_path / "index"
-    emb = _onnx_embedder(index, "onnx")
-    damaged = index / ".models" / good.name
+    good = _onnx_embedder(onnx_index, "onnx").model_path  # exported by the fixture runs
+    cache = tmp_path / "models"
+    emb = _onnx_embedder(cache, "onnx")
+    damaged = cache / good.name
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"not an onnx model")
     vec = emb.embed_query("Budapest")
@@ -172,24 +171,24 @@ def test_damaged_cache_file_is_exported_again(tmp_path, onnx_index):
 
 
 def test_stale_exports_go_other_backends_stay(tmp_path):
-    index = tmp_path / "index"
-    int8 = _onnx_embedder(index, "onnx-int8")
+    cache = tmp_path / "models"
+    int8 = _onnx_embedder(cache, "onnx-int8")
     int8.embed(["exported first"])
-    onnx = _onnx_embedder(index, "onnx")
-    key = onnx._cache_key()
-    stale = index / ".models" / f"{int8.onnx_path.name.split('-onnx-int8-')[0]}-onnx-{'0' * 16}.onnx"
+    onnx = _onnx_embedder(cache, "onnx")
+    key = onnx.cache_key()
+    stale = cache / f"{int8.model_path.name.split('-onnx-int8-')[0]}-onnx-{'0' * 16}.onnx"
     stale.write_bytes(b"an export of older model files")
     onnx.embed(["exported second"])
-    assert key in onnx.onnx_path.name
+    assert key in onnx.model_path.name
     assert not stale.exists()  # the same backend's older export is gone
-    assert int8.onnx_path.is_file()  # "-onnx-*" must not match the int8 export
+    assert int8.model_path.is_file()  # "-onnx-*" must not match the int8 export
 
 
 def test_damaged_openvino_model_is_converted_again(tmp_path, onnx_index):
-    good = _onnx_embedder(onnx_index, "openvino").onnx_path
-    index = tmp_path / "index"
-    emb = _onnx_embedder(index, "openvino")
-    damaged = index / ".models" / good.parent.name
+    good = _onnx_embedder(onnx_index, "openvino").model_path
+    cache = tmp_path / "models"
+    emb = _onnx_embedder(cache, "openvino")
+    damaged = cache / good.parent.name
     damaged.mkdir(parents=True)
     (damaged / "model.xml").write_text("<net>not a model</net>", encoding="utf-8")
     (damaged / "model.bin").write_bytes(b"junk")
@@ -199,7 +198,7 @@ def test_damaged_openvino_model_is_converted_again(tmp_path, onnx_index):
 
 
 def test_unsupported_model_is_a_clear_error(tmp_path):
-    from rag.embeddings import resolve_model_path
+    from rag.embed.model_files import resolve_model_path
     from rag.settings import DEFAULT_EMBEDDING_MODEL
 
     # A copy of the packaged model's small files (no weights: the layout check comes
@@ -213,10 +212,10 @@ def test_unsupported_model_is_a_clear_error(tmp_path):
         ' {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]',
         encoding="utf-8",
     )
-    from rag.onnx_backend import OnnxEmbedder
+    from rag.embed.onnx_backend import OnnxEmbedder
 
     emb = OnnxEmbedder(
-        make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx", model_cache_dir=None)
+        make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx", model_cache_dir=tmp_path / "models")
     )
     with pytest.raises(RagError, match="RAG_EMBEDDING_BACKEND=torch"):
         emb.embed(["x"])
@@ -224,7 +223,7 @@ def test_unsupported_model_is_a_clear_error(tmp_path):
 
 def test_openvino_questions_run_on_static_shapes_with_the_same_vectors(onnx_index):
     """Each question width gets its own compiled model; vectors match the dynamic model's."""
-    from rag.openvino_backend import SHAPE_STEP
+    from rag.embed.openvino_backend import SHAPE_STEP
 
     emb = _onnx_embedder(onnx_index, "openvino")
     questions = QUESTIONS + [
@@ -234,7 +233,7 @@ def test_openvino_questions_run_on_static_shapes_with_the_same_vectors(onnx_inde
     got = np.stack([emb.embed_query(q) for q in questions])
     ref = emb.embed(questions)  # one padded batch through the dynamic-shape model
     assert _cos(got, ref).min() >= 0.9999
-    widths = {-(-len(ids) // SHAPE_STEP) * SHAPE_STEP for ids in emb._encode(questions)}  # with [CLS] and [SEP]
+    widths = {-(-len(ids) // SHAPE_STEP) * SHAPE_STEP for ids in emb.files.encode(questions)}  # with [CLS] and [SEP]
     assert set(emb._static) == widths and len(widths) >= 3
     # Asked again (and from a fresh embedder, through the on-disk compile cache): same vectors.
     np.testing.assert_allclose(np.stack([emb.embed_query(q) for q in questions]), got, atol=1e-6)
@@ -243,7 +242,7 @@ def test_openvino_questions_run_on_static_shapes_with_the_same_vectors(onnx_inde
 
 
 def test_openvino_questions_fall_back_to_the_dynamic_model(onnx_index, monkeypatch, caplog):
-    from rag.openvino_backend import OpenVinoEmbedder
+    from rag.embed.openvino_backend import OpenVinoEmbedder
 
     emb = _onnx_embedder(onnx_index, "openvino")
     ref = emb.embed([QUESTIONS[0]])[0]
@@ -259,7 +258,7 @@ def test_openvino_questions_fall_back_to_the_dynamic_model(onnx_index, monkeypat
 
 
 def test_openvino_warm_up_compiles_the_chat_question_widths(onnx_index):
-    from rag.openvino_backend import SHAPE_STEP, WARM_WIDTH
+    from rag.embed.openvino_backend import SHAPE_STEP, WARM_WIDTH
 
     emb = _onnx_embedder(onnx_index, "openvino")
     emb.warm_up()

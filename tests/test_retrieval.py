@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import RagError
-from rag.retrieval import Filters
+from rag.retrieve.filters import Filters
 
 ROOT_QUESTIONS = Path(__file__).resolve().parent.parent / "eval" / "questions" / "seeds.jsonl"
 RANGES = ("1,600-kilometer", "2,500 km", "1,250-2,500km")
@@ -71,7 +71,7 @@ def test_question_with_no_known_words_returns_dense_results_only(seed_engine):
 def test_langchain_retriever_returns_documents(seed_engine):
     from langchain_core.documents import Document
 
-    from rag.langchain_retriever import ArticleRetriever
+    from rag.retrieve.langchain import ArticleRetriever
 
     docs = ArticleRetriever(engine=seed_engine, k=4).invoke("Who will lead the US delegation?")
     assert len(docs) == 4 and all(isinstance(d, Document) for d in docs)
@@ -81,8 +81,8 @@ def test_langchain_retriever_returns_documents(seed_engine):
 
 
 def _feed_articles():
-    from rag.articles import article_id_for
-    from rag.models import Article
+    from rag.ingest.readers import article_id_for
+    from rag.types import Article
 
     texts = {
         "Cnbc | World Business News Leader": "Central bank officials held interest rates steady on Wednesday, citing slower inflation.",
@@ -96,7 +96,7 @@ def _feed_articles():
 def test_a_feed_is_found_by_its_publisher_name(fresh_engine):
     """'Cnbc | World Business News Leader' is what the feed says; questions say 'CNBC'."""
     fresh_engine.ingest_articles(_feed_articles(), show_progress=False)
-    r = fresh_engine.retriever
+    r = fresh_engine.retriever.query
     assert r.sources_in("What did CNBC report about interest rates?") == ["cnbc"]
     assert r.sources_named("cnbc") == ("cnbc | world business news leader",)
     # A head shared by two feeds stands for both; a full feed name is found whole.
@@ -122,10 +122,10 @@ def test_unit_vectors_decode_exactly(seed_engine):
 def test_sentence_term_cache_matches_terms_and_survives_its_bound(seed_engine, monkeypatch):
     import numpy as np
 
-    from rag import retrieval
-    from rag.retrieval import Retriever
+    from rag.retrieve import features
+    from rag.retrieve.features import SentenceFeatures
 
-    r = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.settings)
+    r = SentenceFeatures(seed_engine.snapshot)
     names = {i: t for t, i in r._term_ids.items()}
 
     def check(units):
@@ -140,22 +140,22 @@ def test_sentence_term_cache_matches_terms_and_survives_its_bound(seed_engine, m
     check(np.array([5, 1, 5, 2]))  # repeats and out of order
     check(np.arange(n))
     # Past the bound the cache starts over and still answers correctly.
-    monkeypatch.setattr(retrieval, "MAX_CACHED_TERM_IDS", 50)
+    monkeypatch.setattr(features, "MAX_CACHED_TERM_IDS", 50)
     check(np.array([n - 1, 0, 7]))
     check(np.array([3, 4]))
 
 
 def test_an_embedding_failure_reaches_the_caller(seed_engine):
-    from rag.retrieval import Retriever
+    from rag.retrieve.retriever import Retriever
 
     class Broken:
         def embed_query(self, text):
             raise RagError("model file is damaged")
 
-    r = Retriever(seed_engine.snapshot, Broken(), seed_engine.settings)
+    r = Retriever(seed_engine.snapshot, Broken(), seed_engine.search_params())
     with pytest.raises(RagError, match="damaged"):
         r.search("Tomahawk range")
-    assert r.search("Tomahawk range", mode="bm25").hits
+    assert r.search("Tomahawk range", seed_engine.search_params(retrieval_mode="bm25")).hits
 
 
 def test_the_matched_question_leaves_out_publishers_dates_and_framing(fresh_engine):
@@ -174,9 +174,9 @@ def test_the_matched_question_leaves_out_publishers_dates_and_framing(fresh_engi
     assert r.content_query("the article published by CNBC") == "the article published by CNBC"
     # Without the sub-searches the names are the only place the source is matched;
     # the framing words still go.
-    from rag.retrieval import Retriever
+    from rag.retrieve.retriever import Retriever
 
-    plain = Retriever(r.snap, r.embedder, fresh_engine.settings.model_copy(update={"metadata_subqueries": False}))
+    plain = Retriever(r.store, r.embedder, fresh_engine.search_params(metadata_subqueries=False))
     assert plain.content_query(q) == "What did 'CNBC' on October 5, 2023 about interest rates, unlike TechCrunch on 2023-10-06?"
     hits = fresh_engine.search("What did CNBC say about interest rates for small banks?", k=2).hits
     assert hits[0].article.source == "Cnbc | World Business News Leader"
@@ -187,22 +187,21 @@ def test_questions_are_embedded_by_the_fast_backend_with_the_same_results(seed_e
     import numpy as np
 
     from eval.question_sets import load_questions
-    from rag.retrieval import Retriever
+    from rag.retrieve.retriever import Retriever
 
     from rag.engine import Engine
 
     assert seed_engine.query_embedder is seed_engine.embedder  # the default: "same"
-    fast = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}))
-    fast.__dict__["embedder"] = seed_engine.embedder
+    fast = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}), embedder=seed_engine.embedder)
     q_emb = fast.query_embedder
     assert type(q_emb).__name__ == "OnnxEmbedder" and q_emb.backend == "onnx-int8"
     # Its idle threads sleep between questions instead of spinning against the search.
     opts = q_emb.session.get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     questions = [q.question for q in load_questions(ROOT_QUESTIONS)]
-    ref = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.settings)
+    ref = Retriever(seed_engine.snapshot, seed_engine.embedder, seed_engine.search_params(top_k=3))
     same_top = [
-        fast.search(q, k=3).hits[0].passage.passage_id == ref.search(q, k=3).hits[0].passage.passage_id
+        fast.search(q, k=3).hits[0].passage.passage_id == ref.search(q).hits[0].passage.passage_id
         for q in questions
     ]
     assert np.mean(same_top) >= 0.9, np.mean(same_top)
@@ -211,25 +210,24 @@ def test_questions_are_embedded_by_the_fast_backend_with_the_same_results(seed_e
 
 
 def test_an_unavailable_query_backend_falls_back_to_the_passage_model(seed_engine, monkeypatch):
-    from rag import embeddings
+    from rag.embed import factory
     from rag.engine import Engine
 
-    real = embeddings.create_embedder
+    real = factory.create_embedder
 
     def no_onnx(settings, **kw):
         if settings.embedding_backend == "onnx-int8":
             raise RagError("onnxruntime is not installed")
         return real(settings, **kw)
 
-    monkeypatch.setattr(embeddings, "create_embedder", no_onnx)
-    engine = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}))
-    engine.__dict__["embedder"] = seed_engine.embedder
+    monkeypatch.setattr(factory, "create_embedder", no_onnx)
+    engine = Engine(seed_engine.settings.model_copy(update={"query_embedding_backend": "onnx-int8"}), embedder=seed_engine.embedder)
     assert engine.query_embedder is seed_engine.embedder
     assert engine.search("Tomahawk range").hits
 
 
 def test_a_long_question_is_split_into_its_clues():
-    from rag.retrieval import question_clauses
+    from rag.retrieve.query import question_clauses
 
     q = ("Which company, which cut 16% of its workforce in September, is also fighting Apple over "
          "app store fees in court, according to The Verge?")
@@ -248,9 +246,9 @@ def test_a_sentence_that_answers_one_clue_fully_outranks_one_that_touches_them_a
     """Multi-hop questions: each article holds one clue; the whole-question share hides it."""
     import numpy as np
 
-    from rag.articles import article_id_for
-    from rag.models import Article
-    from rag.retrieval import Retriever
+    from rag.ingest.readers import article_id_for
+    from rag.retrieve.features import SentenceFeatures
+    from rag.types import Article
 
     texts = {
         "Layoffs": "Epic Games said it would cut 16% of its workforce this week, about 870 people.",
@@ -260,12 +258,12 @@ def test_a_sentence_that_answers_one_clue_fully_outranks_one_that_touches_them_a
     fresh_engine.ingest_articles([Article(article_id_for(t, x), t, x, "Wire") for t, x in texts.items()], show_progress=False)
     r = fresh_engine.retriever
     q = "Which company, which cut 16% of its workforce in September, is also fighting Apple over app store fees in court?"
-    units = np.arange(len(r.snap.units))
-    first = {r.unit_text(int(u)).split()[0]: i for i, u in enumerate(units)}
+    units = np.arange(len(r.store.units))
+    first = {r.features.unit_text(int(u)).split()[0]: i for i, u in enumerate(units)}
     lexical = {}
     for on in (True, False):
-        s = fresh_engine.settings.model_copy(update={"clause_coverage": on, "answer_type_weight": 0.0})
-        scores = Retriever(r.snap, r.embedder, s).score_units(q, np.zeros(r.embedder.dim, np.float32), units, np.zeros(len(units), np.float32))
+        p = fresh_engine.search_params(clause_coverage=on, answer_type_weight=0.0)
+        scores = SentenceFeatures(r.store).score_units(q, np.zeros(r.embedder.dim, np.float32), units, p, np.zeros(len(units), np.float32))
         lexical[on] = (float(scores[first["Epic"]]), float(scores[first["Shares"]]))
     # Against the whole question the scattered sentence holds more of its words ...
     assert lexical[False][1] > lexical[False][0]

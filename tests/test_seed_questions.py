@@ -46,7 +46,7 @@ def raw_text(rel: str) -> str:
 
 @lru_cache(maxsize=None)
 def clean_text(rel: str) -> str:
-    from rag.articles import load_file
+    from rag.ingest.readers import load_file
     from rag.settings import Settings
 
     result = load_file(ROOT / rel, Settings())

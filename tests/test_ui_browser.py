@@ -9,16 +9,13 @@ it never comes): every wait is for an element or a condition.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import rag_serve
 
 pytestmark = pytest.mark.browser
 
@@ -33,50 +30,15 @@ XSS_TITLE = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("ui")
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("RAG_AUTH", None)
-    log_path = tmp / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--index", str(tmp / "index")],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"`rag serve` exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`rag serve` did not answer within 120 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield {"url": url, "log": log_path, "tmp": tmp}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # An empty index folder: the server goes through the first-start path.
+    with rag_serve(tmp, tmp / "index", timeout_s=120) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

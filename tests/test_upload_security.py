@@ -7,25 +7,15 @@ calls that name a server path without uploading it, the way a hostile client wou
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import rag_serve
+
 SECRET = "The vault combination of the Zorbalian quartermaster is 7-7-3-1, noted privately on the server."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +28,12 @@ def app_server(tmp_path_factory, seed_engine):
     private = tmp / "srv-private"
     private.mkdir()
     (private / "notes.txt").write_text(SECRET + "\n", encoding="utf-8")
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(uploads)}
-    env.pop("RAG_AUTH", None)
-    log_path = tmp / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--index", str(index)],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.5)
-        yield {"url": url, "index": index, "private": private, "uploads": uploads, "log": log_path, "tmp": tmp}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with rag_serve(tmp, index, env={"GRADIO_TEMP_DIR": str(uploads)}) as srv:
+        yield {**srv, "index": index, "private": private, "uploads": uploads}
 
 
 def _article_titles(index: Path) -> list[str]:
-    from rag.index import open_index
+    from rag.store.generations import open_index
 
     snap = open_index(index)
     try:

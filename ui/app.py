@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-# As the CLI does: faiss's (and llama.cpp's) idle OpenMP threads must not spin
-# while the embedding model runs; spinning made a search ~1.7x slower on 2 cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from rag.runtime import configure_process
+
+# Before gradio (analytics off) and faiss/llama.cpp (OpenMP threads must not spin
+# while the embedding model runs) are imported.
+configure_process()
 
 import gradio as gr  # noqa: E402
 from gradio.utils import get_upload_folder as gradio_upload_folder  # noqa: E402
@@ -30,7 +30,8 @@ from gradio.utils import get_upload_folder as gradio_upload_folder  # noqa: E402
 from rag.chain import DoneEvent, SourcesEvent, TextEvent, build_chain, stream  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.errors import RagError  # noqa: E402
-from rag.models import FileResult, IngestReport, Turn  # noqa: E402
+from rag.ingest.readers import SUPPORTED_SUFFIXES  # noqa: E402
+from rag.types import FileResult, IngestReport, Turn  # noqa: E402
 
 from . import render  # noqa: E402
 
@@ -41,7 +42,7 @@ EXAMPLES = [
     "What is the range of a Tomahawk missile?",
     "Who will lead the US delegation?",
 ]
-FILE_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
+FILE_TYPES = sorted(SUPPORTED_SUFFIXES)
 CHAT_CONCURRENCY = 4  # answers in flight at once (all sessions together)
 WAIT_FOR_INDEX_S = 900  # a question asked during the first index build waits this long
 
@@ -58,7 +59,7 @@ class IndexStatus:
         return self.ready.wait(timeout)
 
 
-def start_background(engine: Engine, seeds_dir=None) -> IndexStatus:
+def start_background(engine: Engine) -> IndexStatus:
     """Build the seed index if there is none, then load the index and the model, in a thread."""
     status = IndexStatus()
 
@@ -68,12 +69,8 @@ def start_background(engine: Engine, seeds_dir=None) -> IndexStatus:
     def work() -> None:
         try:
             if not engine.has_index():
-                from rag.cli import SEEDS_DIR, _print_report
-
                 status.message = "Indexing the seed articles (first start)…"
-                log.info("no index at %s yet: indexing the seed articles in %s", engine.index_dir, seeds_dir or SEEDS_DIR)
-                report = engine.ingest([seeds_dir or SEEDS_DIR], progress=progress, show_progress=False)
-                _print_report(report)
+                engine.ensure_seed_index(progress=progress, show_progress=False)
             status.message = "Loading the index and the embedding model…"
             engine.retriever  # opens the index  # noqa: B018
             engine.query_embedder.warm_up()  # loads (first time: converts) the model

@@ -8,16 +8,12 @@ and runs nothing. Only markup written here is ever rendered.
 
 from __future__ import annotations
 
-import re
 from html import escape
 from pathlib import Path
 from urllib.parse import urlparse
 
-from rag.models import Article, IngestReport
-
-# A citation marker the answerer wrote: "[n]" after a space, the start or another marker.
-# A reference mark glued to a word inside a quoted sentence ("Putin[2]") is left as text.
-_MARKER = re.compile(r"(?:(?<=\s)|(?<=^)|(?<=\]))\[(\d+)\]")
+from rag.answer.citations import iter_markers
+from rag.types import Article, IngestReport
 
 
 def esc(value) -> str:
@@ -59,13 +55,16 @@ def user_message(question: str) -> str:
 
 
 def _markers(text_html: str, n_citations: int | None = None) -> str:
-    def sub(m: re.Match) -> str:
-        n = int(m.group(1))
-        if n_citations is not None and not 1 <= n <= n_citations:
-            return m.group(0)
-        return f'<span class="marker">[{n}]</span>'
-
-    return _MARKER.sub(sub, text_html)
+    """Answer markers styled as markers; reference marks inside quotes stay text."""
+    out, pos = [], 0
+    for start, end, numbers in iter_markers(text_html):
+        if n_citations is not None and not all(1 <= n <= n_citations for n in numbers):
+            continue
+        out.append(text_html[pos:start])
+        out.append("".join(f'<span class="marker">[{n}]</span>' for n in numbers))
+        pos = end
+    out.append(text_html[pos:])
+    return "".join(out)
 
 
 def streaming_message(partial: str) -> str:

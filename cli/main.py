@@ -1,0 +1,327 @@
+"""``rag``: the command line face of the engine.
+
+Subcommands that belong to another face (``rag serve``: the browser app; ``rag
+eval``: the evaluation) are plugged in through the ``article_rag.commands`` entry
+points, so this package imports no other face.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from rag.errors import RagError
+from rag.runtime import configure_logging, configure_process, run_command
+
+log = logging.getLogger("rag")
+
+COMMANDS_GROUP = "article_rag.commands"
+
+
+class PluginHelpers:
+    """What a plugged-in subcommand may use of this CLI (passed in, never imported)."""
+
+    @staticmethod
+    def engine(args):
+        return _engine(args)
+
+    @staticmethod
+    def add_llm_flags(parser) -> None:
+        add_llm_flags(parser)
+
+    @staticmethod
+    def answer_settings(args, engine):
+        return answer_settings(args, engine)
+
+    @staticmethod
+    def print_report(report) -> None:
+        print_report(report)
+
+
+def _settings(args):
+    from rag.settings import Settings
+
+    overrides = {}
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    for name in ("embedding_backend", "index_type"):
+        if getattr(args, name, None):
+            overrides[name] = getattr(args, name)
+    settings = Settings()
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _engine(args):
+    from rag.engine import Engine
+
+    return Engine(_settings(args))
+
+
+def print_report(report) -> None:
+    for r in report.results:
+        if r.status == "added":
+            print(f"added      {r.article_id}  {r.title}  ({r.passages} passages)  [{r.path}]")
+        elif r.status == "duplicate":
+            print(f"unchanged  {r.article_id}  {r.title}  (already in the index)  [{r.path}]")
+        else:
+            print(f"rejected   {r.path}: {r.reason}")
+    print(report.summary())
+
+
+def cmd_ingest(args) -> int:
+    engine = _engine(args)
+    report = engine.ingest(args.paths, show_progress=not args.quiet)
+    print_report(report)
+    # Non-zero only when nothing could be ingested at all.
+    return 0 if (report.added or report.duplicates) else 1
+
+
+def cmd_search(args) -> int:
+    from rag.retrieve.filters import Filters, parse_date_arg
+
+    engine = _engine(args)
+    filters = Filters(
+        article_ids=frozenset(args.article) if args.article else None,
+        sources=frozenset(args.source) if args.source else None,
+        date_from=parse_date_arg(args.since),
+        date_to=parse_date_arg(args.until),
+    )
+    result = engine.search(args.question, k=args.k, mode=args.mode, filters=filters, mmr=args.mmr or None)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in result.hits], ensure_ascii=False, indent=2))
+        return 0
+    if not result.hits:
+        print("No passages found.")
+        return 0
+    for h in result.hits:
+        a = h.article
+        meta = " · ".join(x for x in (a.source, (a.published_at or "")[:10]) if x)
+        print(f"[{h.rank}] {a.title}" + (f"  ({meta})" if meta else "") + f"  score {h.score:.4f}")
+        print("    " + " ".join(h.passage.text.split())[:600])
+        print()
+    log.info("search took %.1f ms", result.timings.total_ms)
+    return 0
+
+
+def cmd_articles(args) -> int:
+    engine = _engine(args)
+    rows = engine.articles()
+    if args.json:
+        print(json.dumps([{**a.meta(), "passages": n} for a, n in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("The index is empty.")
+    for a, n in rows:
+        meta = " · ".join(x for x in (a.source, (a.published_at or "")[:10]) if x)
+        print(f"{a.article_id}  {a.title}" + (f"  ({meta})" if meta else "") + f"  {n} passages")
+    print(f"{len(rows)} articles")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    engine = _engine(args)
+    for a in engine.remove(args.article_ids):
+        print(f"removed {a.article_id}  {a.title}")
+    return 0
+
+
+def ensure_seed_index(engine, *, show_progress: bool = True) -> None:
+    """First run: build the index of the bundled seed articles."""
+    report = engine.ensure_seed_index(show_progress=show_progress)
+    if report is not None:
+        print_report(report)
+
+
+def cmd_app(args) -> int:
+    """Terminal search over the index (builds the seed index on first run)."""
+    engine = _engine(args)
+    ensure_seed_index(engine)
+    print(f"{len(engine.articles())} articles indexed in {engine.index_dir}. Type a question (empty line to quit).")
+    while True:
+        try:
+            q = input("? ").strip()
+        except EOFError:
+            break
+        if not q:
+            break
+        try:
+            for h in engine.search(q, k=5).hits:
+                print(f"[{h.rank}] {h.article.title} ({h.article.source or 'unknown source'})")
+                print("    " + " ".join(h.passage.text.split())[:400])
+        except RagError as exc:
+            print(f"error: {exc}")
+    return 0
+
+
+def answer_settings(args, engine):
+    overrides = {}
+    if getattr(args, "llm", None):
+        overrides["answer_mode"] = args.llm
+    for flag, field in (("llm_model_path", "llm_model_path"), ("llm_base_url", "llm_base_url"), ("llm_model", "llm_model")):
+        if getattr(args, flag, None):
+            overrides[field] = getattr(args, flag)
+    if getattr(args, "k", None):
+        overrides["top_k"] = args.k
+    if getattr(args, "mode", None):
+        overrides["retrieval_mode"] = args.mode
+    return engine.settings.model_copy(update=overrides)
+
+
+def _print_answer(answer, *, stream_text: bool = False) -> None:
+    if not stream_text:
+        print(answer.answer)
+    if answer.flagged:
+        print("(warning: the model's answer cites none of the passages; treat it as unsupported)")
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            meta = " · ".join(x for x in (c.source, (c.published_at or "")[:10]) if x)
+            print(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+            print(f"    “{' '.join(c.quote.split())}”")
+            if c.url:
+                print(f"    {c.url}")
+    elif answer.abstained and answer.related:
+        print("\nClosest passages:")
+        for r in answer.related[:3]:
+            print(f"  - {r.title} ({r.source or 'unknown source'}): {' '.join(r.text.split())[:200]}…")
+
+
+def _run_question(engine, chain, question, history, settings, *, as_json: bool):
+    from rag.chain import DoneEvent, TextEvent, stream
+
+    streaming = settings.answer_mode != "extractive" and not as_json
+    answer = None
+    for event in stream(engine, question, history, settings, chain):
+        if streaming and isinstance(event, TextEvent):
+            print(event.text, end="", flush=True)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if streaming:
+            print("\n\n" + answer.answer)  # the checked answer: invalid markers removed
+        _print_answer(answer)
+    return answer
+
+
+def cmd_ask(args) -> int:
+    from rag.chain import build_chain
+
+    engine = _engine(args)
+    settings = answer_settings(args, engine)
+    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from rag.chain import build_chain
+    from rag.types import Turn
+
+    engine = _engine(args)
+    ensure_seed_index(engine)
+    settings = answer_settings(args, engine)
+    chain = build_chain(engine)
+    history: list[Turn] = []
+    print("Ask about your articles. Empty line or Ctrl-D to quit; /new starts a new conversation.")
+    while True:
+        try:
+            q = input("\nyou> ").strip()
+        except EOFError:
+            break
+        if not q:
+            break
+        if q == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        try:
+            answer = _run_question(engine, chain, q, history, settings, as_json=False)
+        except RagError as exc:
+            print(f"error: {exc}")
+            continue
+        history.append(Turn(q, answer.answer, answer.query))
+    return 0
+
+
+def add_llm_flags(p) -> None:
+    p.add_argument("--llm", choices=["extractive", "llamacpp", "openai"], help="answerer (default extractive)")
+    p.add_argument("--llm-model-path", dest="llm_model_path", help="GGUF file for --llm llamacpp")
+    p.add_argument("--llm-base-url", dest="llm_base_url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--llm-model", dest="llm_model", help="model name on the server")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+
+
+def common_flags() -> argparse.ArgumentParser:
+    """The flags every subcommand takes (a parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", help="index folder (default $RAG_INDEX, else the per-user data folder)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_flags()
+    p = argparse.ArgumentParser(prog="rag", description="Ask questions about your news articles, with citations.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", parents=[common], help="add article files or folders to the index")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8", "openvino"])
+    s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", parents=[common], help="show the best passages for a question")
+    s.add_argument("question")
+    s.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    s.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+    s.add_argument("--mmr", action="store_true", help="diversify results (maximal marginal relevance)")
+    s.add_argument("--source", action="append", help="only this source (repeatable)")
+    s.add_argument("--article", action="append", help="only this article id (repeatable)")
+    s.add_argument("--since", metavar="YYYY-MM-DD")
+    s.add_argument("--until", metavar="YYYY-MM-DD")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("articles", parents=[common], help="list indexed articles")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_articles)
+
+    s = sub.add_parser("remove", parents=[common], help="remove articles by id")
+    s.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID")
+    s.set_defaults(func=cmd_remove)
+
+    s = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true", help="print the typed answer as JSON")
+    add_llm_flags(s)
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("chat", parents=[common], help="a conversation in the terminal")
+    add_llm_flags(s)
+    s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")
+    s.set_defaults(func=cmd_app)
+
+    # Subcommands of the other faces (serve, eval), registered by entry points.
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        ep.load()(sub, common, PluginHelpers)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_process()
+    args = build_parser().parse_args(argv)
+    configure_logging(verbose=getattr(args, "verbose", False), quiet=getattr(args, "quiet", False))
+    return run_command(lambda: args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

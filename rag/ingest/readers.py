@@ -1,0 +1,315 @@
+"""Reading article files into cleaned :class:`Article` records.
+
+Formats: ``.txt``/``.md`` (pages saved as text, cleaned of site boilerplate),
+``.html``/``.htm`` (main text extracted with trafilatura), ``.json`` (an object
+or a list of objects) and ``.jsonl`` (one object a line). Every problem with an
+input is reported per file (or per record) with the reason; nothing here raises
+for bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..settings import Settings
+from ..types import Article, FileResult
+from .cleaning import clean_body, clean_text
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
+
+# Field names seen in the wild for each attribute of a JSON article record.
+BODY_KEYS = ("body", "text", "content", "article", "maintext")
+TITLE_KEYS = ("title", "headline", "name")
+SOURCE_KEYS = ("source", "site_name", "sitename", "publisher", "outlet")
+URL_KEYS = ("url", "link", "href")
+DATE_KEYS = ("published_at", "publishedAt", "published", "date", "pubDate", "date_publish")
+AUTHOR_KEYS = ("author", "authors", "byline")
+
+# Too short to be an article after cleaning: a title or a stray caption.
+MIN_TEXT_CHARS = 40
+
+
+@dataclass
+class LoadResult:
+    """Articles read from one file, and per-file/record problems."""
+
+    path: str
+    articles: list[Article] = field(default_factory=list)
+    problems: list[FileResult] = field(default_factory=list)
+
+
+def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
+    """Expand folders; yield ``(path, reason)`` with a reason for unusable paths."""
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(p.startswith(".") for p in child.relative_to(path).parts):
+                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
+                        yield child, None
+                    else:
+                        log.debug("skipping %s: unsupported type", child)
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                yield path, None
+            else:
+                yield path, (
+                    f"unsupported file type {path.suffix or '(none)'!r}; "
+                    f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+                )
+        else:
+            yield path, "no such file or folder"
+
+
+def article_id_for(title: str, text: str) -> str:
+    """Stable content hash: the same cleaned article always gets the same id."""
+    h = hashlib.sha256()
+    h.update(_norm_for_hash(title).encode("utf-8"))
+    h.update(b"\x00")
+    h.update(_norm_for_hash(text).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def _norm_for_hash(s: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", s).split())
+
+
+def decode_bytes(data: bytes) -> str:
+    """UTF-8 first (with or without BOM), then the best charset guess.
+
+    Raises ValueError for content that is not text.
+    """
+    if not data.strip():
+        raise ValueError("empty file")
+    head = data[:8192]
+    if b"\x00" in head and not (head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff")):
+        raise ValueError("binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise ValueError("not valid UTF-8 and no text encoding fits (binary file?)")
+    text = str(best)
+    # charset-normalizer will decode nearly anything; reject what is mostly
+    # control characters, i.e. binary data that happened to decode.
+    ctrl = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
+    if ctrl > 0.05 * min(len(text), 8192):
+        raise ValueError("binary file (mostly control characters), not text")
+    log.info("decoded as %s (not UTF-8)", best.encoding)
+    return text
+
+
+def normalise_date(value: Any) -> str | None:
+    """ISO 8601 when the value parses; None when absent; else the value as given."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(float(value)).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return str(value)
+    s = str(value).strip()
+    try:
+        return datetime.fromisoformat(s.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        pass
+    try:
+        from dateutil import parser as dateparser
+
+        return dateparser.parse(s).isoformat()
+    except (ValueError, OverflowError, TypeError):
+        return s
+
+
+def load_file(path: Path, settings: Settings) -> LoadResult:
+    """Read one file. Never raises for bad content: problems are in the result."""
+    res = LoadResult(str(path))
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ValueError("empty file")
+        if size > settings.max_file_bytes:
+            raise ValueError(
+                f"file is {size / 1048576:.1f} MB, above the {settings.max_file_mb:g} MB limit "
+                "(raise it with RAG_MAX_FILE_MB)"
+            )
+        text = decode_bytes(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        res.problems.append(FileResult(str(path), "rejected", str(exc)))
+        return res
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".json", ".jsonl"):
+            _load_json_records(text, path, res, jsonl=suffix == ".jsonl")
+        elif suffix in (".html", ".htm"):
+            res.articles.append(_from_html(text, path))
+        else:
+            res.articles.append(_from_text(text, path, markdown=suffix in (".md", ".markdown")))
+    except ValueError as exc:
+        res.problems.append(FileResult(str(path), "rejected", str(exc)))
+    return res
+
+
+def _load_json_records(text: str, path: Path, res: LoadResult, *, jsonl: bool) -> None:
+    records: list[tuple[str, Any]] = []
+    if jsonl:
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append((f"line {lineno}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                res.problems.append(
+                    FileResult(f"{path}:{lineno}", "rejected", f"invalid JSON on line {lineno}: {exc.msg}")
+                )
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if isinstance(data, dict) and not any(k in data for k in BODY_KEYS):
+            # A wrapper object such as {"articles": [...]}.
+            lists = [v for v in data.values() if isinstance(v, list)]
+            data = lists[0] if len(lists) == 1 else data
+        items = data if isinstance(data, list) else [data]
+        records = [(f"record {i}", item) for i, item in enumerate(items)]
+    if not records and not res.problems:
+        raise ValueError("no records in file")
+    for where, record in records:
+        try:
+            res.articles.append(_from_record(record, f"{path} ({where})"))
+        except ValueError as exc:
+            res.problems.append(FileResult(f"{path} ({where})", "rejected", str(exc)))
+
+
+def _first(record: dict, keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = record.get(k)
+        if v not in (None, "", []):
+            return v
+    return None
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value if v) or None
+    if isinstance(value, dict):
+        return _as_text(value.get("name") or value.get("title"))
+    return str(value).strip() or None
+
+
+def _from_record(record: Any, origin: str) -> Article:
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    body = _first(record, BODY_KEYS)
+    if not isinstance(body, str) or not body.strip():
+        raise ValueError(f"no article text: expected one of the fields {', '.join(BODY_KEYS)}")
+    text = clean_body(body)
+    title = _as_text(_first(record, TITLE_KEYS)) or _title_from_text(text)
+    return _make_article(
+        title=title,
+        text=text,
+        source=_as_text(_first(record, SOURCE_KEYS)),
+        url=_as_text(_first(record, URL_KEYS)),
+        published_at=normalise_date(_first(record, DATE_KEYS)),
+        author=_as_text(_first(record, AUTHOR_KEYS)),
+        origin=origin,
+    )
+
+
+def _from_html(html: str, path: Path) -> Article:
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+    )
+    if doc is None or not (doc.text or "").strip():
+        raise ValueError("no article text found in the HTML")
+    text = doc.text.strip()
+    title = (doc.title or "").strip()
+    # trafilatura repeats the headline as the first line of the text.
+    first, _, rest = text.partition("\n")
+    if title and first.strip() == title and rest.strip():
+        text = rest.strip()
+    text = clean_body(text)
+    return _make_article(
+        title=title or _title_from_text(text),
+        text=text,
+        source=(doc.sitename or doc.hostname or None),
+        url=doc.url or None,
+        published_at=normalise_date(doc.date),
+        author=doc.author or None,
+        origin=str(path),
+    )
+
+
+_MD_HEADING = re.compile(r"^\s{0,3}#\s+(.+?)\s*#*\s*$")
+
+
+def _from_text(raw: str, path: Path, *, markdown: bool) -> Article:
+    title = None
+    if markdown:
+        lines = raw.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip():
+                m = _MD_HEADING.match(line)
+                if m:
+                    title = m.group(1).strip()
+                    raw = "\n".join(lines[i + 1 :])
+                break
+    cleaned = clean_text(raw, filename=path.name)
+    return _make_article(
+        title=title or cleaned.title or _title_from_text(cleaned.text) or path.stem,
+        text=cleaned.text,
+        source=cleaned.source,
+        url=None,
+        published_at=None,
+        author=None,
+        origin=str(path),
+    )
+
+
+def _title_from_text(text: str) -> str:
+    """First sentence, cut at a word boundary: a readable stand-in for a missing title."""
+    first = text.strip().split("\n", 1)[0]
+    m = re.search(r"[.!?](\s|$)", first)
+    if m and m.start() < 140:
+        first = first[: m.start() + 1]
+    if len(first) > 100:
+        first = first[:100].rsplit(" ", 1)[0] + "…"
+    return first
+
+
+def _make_article(*, title: str, text: str, origin: str, **meta: Any) -> Article:
+    text = text.strip()
+    if len(text) < MIN_TEXT_CHARS:
+        raise ValueError(
+            "no article text left after removing boilerplate"
+            if text
+            else "no article text"
+        )
+    title = " ".join(title.split()) if title else _title_from_text(text)
+    return Article(
+        article_id=article_id_for(title, text),
+        title=title,
+        text=text,
+        origin=origin,
+        **meta,
+    )

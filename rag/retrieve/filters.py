@@ -1,0 +1,39 @@
+"""Search filters (article, source, date range) and the date parsing they need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ..errors import RagError
+
+
+@dataclass(frozen=True)
+class Filters:
+    article_ids: frozenset[str] | None = None
+    sources: frozenset[str] | None = None  # compared case-insensitively
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.article_ids or self.sources or self.date_from or self.date_to)
+
+
+def parse_day(value: str | None) -> date | None:
+    """The calendar day of a stored ISO 8601 date or datetime; None when absent or unparseable."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def parse_date_arg(value: str | None) -> date | None:
+    """Parse a user-given date (YYYY-MM-DD) or raise a clear error."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RagError(f"Invalid date {value!r}: use YYYY-MM-DD.") from None

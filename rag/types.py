@@ -1,0 +1,168 @@
+"""Typed data that crosses module boundaries: articles, passages, hits, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article. ``text`` is the cleaned body every passage offset points into."""
+
+    article_id: str
+    title: str
+    text: str
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = None  # ISO 8601 date or datetime, as given
+    author: str | None = None
+    origin: str | None = None  # file the article came from (plus record number)
+
+    def meta(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("text")
+        return d
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A verbatim span ``article.text[start:end]``."""
+
+    passage_id: int  # row in the vector index
+    article_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    rank: int
+    score: float
+    passage: Passage
+    article: Article  # the article's metadata; ``article.text`` is the full cleaned text
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.article
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "text": self.passage.text,
+            "passage_id": self.passage.passage_id,
+            "article_id": a.article_id,
+            "title": a.title,
+            "source": a.source,
+            "url": a.url,
+            "published_at": a.published_at,
+            "author": a.author,
+            "start": self.passage.start,
+            "end": self.passage.end,
+        }
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file (or JSON record) during ingest."""
+
+    path: str
+    status: str  # "added" | "duplicate" | "rejected"
+    reason: str | None = None
+    article_id: str | None = None
+    title: str | None = None
+    passages: int = 0
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def added(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "added"]
+
+    @property
+    def duplicates(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "duplicate"]
+
+    @property
+    def rejected(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "rejected"]
+
+    def summary(self) -> str:
+        """One line: how many files or records were added, already present, rejected."""
+        return (f"{len(self.added)} added, {len(self.duplicates)} already present, "
+                f"{len(self.rejected)} rejected")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str
+    query: str | None = None  # the standalone question it was rewritten to, if any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered marker's target: a verbatim span ``quote == article.text[start:end]``."""
+
+    n: int
+    article_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    quote: str
+    start: int
+    end: int
+    passage_id: int | None = None
+    # The passage the quote was found in, so a UI can show it with the quote highlighted.
+    passage_start: int | None = None
+    passage_end: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RelatedPassage:
+    rank: int
+    score: float
+    article_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    text: str
+    start: int
+    end: int
+    passage_id: int
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> "RelatedPassage":
+        a, p = hit.article, hit.passage
+        return cls(hit.rank, round(float(hit.score), 6), a.article_id, a.title, a.source, a.url, a.published_at, p.text, p.start, p.end, p.passage_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    query: str  # the standalone question used for retrieval
+    answer: str  # text with [n] markers
+    citations: list[Citation]
+    abstained: bool
+    related: list[RelatedPassage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    answerer: str = "extractive"
+    flagged: bool = False  # an LLM answer left with no valid citation
+    conflict: bool = False  # the articles disagree on what was asked
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
+        return d
