@@ -149,10 +149,35 @@ class RelatedPassage:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The name, place, date or figure that answers a factoid question.
+
+    A verbatim span of citation ``citation``'s quote: ``text ==
+    article.text[start:end]`` for that citation's article.
+    """
+
+    text: str
+    citation: int  # the n of the citation whose quote holds it
+    start: int
+    end: int
+    kind: str = "other"  # what was asked for: person, place, date, number, organisation, name, ...
+
+
+@dataclass(frozen=True)
+class ConflictingValue:
+    """One of the values the sources give for what was asked, where they disagree."""
+
+    value: str  # verbatim span of the cited quote(s)
+    citations: list[int]  # the n of each citation that gives this value
+    sources: list[str]  # their outlets (titles when no outlet is known), in citation order
+    published_at: str | None = None  # the earliest date among them
+
+
 @dataclass
 class Answer:
     question: str
-    query: str  # the standalone question used for retrieval
+    query: str  # the standalone question used for retrieval (differs from question for a follow-up)
     answer: str  # text with [n] markers
     citations: list[Citation]
     abstained: bool
@@ -161,6 +186,8 @@ class Answer:
     answerer: str = "extractive"
     flagged: bool = False  # an LLM answer left with no valid citation
     conflict: bool = False  # the articles disagree on what was asked
+    short_answer: ShortAnswer | None = None  # factoid questions: the answer itself, cited
+    conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
