@@ -63,13 +63,21 @@ def _engine(args):
 
 def print_report(report) -> None:
     for r in report.results:
+        path = shown(r.path)
         if r.status == "added":
-            print(f"added      {r.article_id}  {r.title}  ({r.passages} passages)  [{r.path}]")
+            print(f"added      {r.article_id}  {r.title}  ({r.passages} passages)  [{path}]")
         elif r.status == "duplicate":
-            print(f"unchanged  {r.article_id}  {r.title}  (already in the index)  [{r.path}]")
+            print(f"unchanged  {r.article_id}  {r.title}  (already in the index)  [{path}]")
+        elif r.status == "skipped":
+            print(f"skipped    {path}: {r.reason}")
         else:
-            print(f"rejected   {r.path}: {r.reason}")
+            print(f"rejected   {path}: {r.reason}")
     print(report.summary())
+
+
+def shown(path: str) -> str:
+    """A path on one line: control characters in a file name (a newline) are escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in path)
 
 
 def cmd_ingest(args) -> int:

@@ -1,8 +1,12 @@
 """Load question sets (our JSONL, MultiHop-RAG JSON, simple CSV) into typed records.
 
-Every problem is reported as :class:`rag.errors.QuestionSetError` naming the file and the
-line (JSONL, CSV) or 0-based record index (JSON list) so a hand-written set can be fixed
-without reading a traceback.
+Every problem names the file and the line (JSONL, CSV) or 0-based record index (JSON
+list) so a hand-written set can be fixed without reading a traceback.
+:func:`load_questions` raises :class:`rag.errors.QuestionSetError` at the first one;
+:func:`read_question_set` (what ``rag eval`` uses) rejects a bad record on its own —
+invalid JSON, nesting too deep to read, wrong fields — with its reason, and keeps the
+rest. Problems of the set as a whole (unreadable file, no questions, duplicate ids,
+a follow-up of a missing question) always raise.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import QuestionSetError
+
+log = logging.getLogger(__name__)
 
 MULTIHOP_NULL_TYPE = "null_query"
 _MULTIHOP_KEYS = ("query", "question_type", "evidence_list")
@@ -53,8 +60,48 @@ class _Bad(Exception):
 
 
 def load_questions(path: str | os.PathLike[str]) -> list[Question]:
-    """Load a question set, choosing the format from the extension and the content."""
-    p = Path(path)
+    """Load a question set, choosing the format from the extension and the content.
+
+    Strict: the first problem raises :class:`QuestionSetError`.
+    """
+    return _load(Path(path), None)
+
+
+def read_question_set(path: str | os.PathLike[str]) -> tuple[list[Question], list[str]]:
+    """``(questions, rejected)``: each bad record is left out, with ``"<file>: <where>: <reason>"``."""
+    rejected: list[str] = []
+    questions = _load(Path(path), rejected)
+    for problem in rejected:
+        log.warning("question rejected: %s", problem)
+    return questions, rejected
+
+
+class _Records:
+    """Collects the records of one set; a bad one raises (strict) or is set aside."""
+
+    def __init__(self, p: Path, rejected: list[str] | None):
+        self.p = p
+        self.rejected = rejected
+        self.out: _Located = []
+
+    def bad(self, where: str, reason: str) -> None:
+        message = f"{self.p}: {where}: {reason}"
+        if self.rejected is None:
+            raise QuestionSetError(message)
+        self.rejected.append(message)
+
+    def add(self, where: str, make: Callable[[], Question]) -> None:
+        try:
+            self.out.append((where, make()))
+        except _Bad as exc:
+            self.bad(where, str(exc))
+        except RecursionError:
+            self.bad(where, "nested too deeply to read")
+        except (TypeError, ValueError, MemoryError) as exc:
+            self.bad(where, f"cannot be read ({type(exc).__name__}: {exc})")
+
+
+def _load(p: Path, rejected: list[str] | None) -> list[Question]:
     ext = p.suffix.lower()
     if ext not in (".jsonl", ".json", ".csv"):
         raise QuestionSetError(f"{p}: unknown extension {ext or '(none)'!r}; use .jsonl, .json or .csv")
@@ -62,19 +109,21 @@ def load_questions(path: str | os.PathLike[str]) -> list[Question]:
     if not text.strip():
         raise QuestionSetError(f"{p}: empty file, no questions")
 
+    records = _Records(p, rejected)
     if ext == ".csv":
-        located = _parse_csv(p, text)
+        _parse_csv(records, text)
     elif text.lstrip().startswith("["):
         # A JSON list, whatever the extension: MultiHop-RAG ships its queries this way.
-        located = _parse_json_list(p, text)
+        _parse_json_list(records, text)
     else:
         if ext == ".json":
             _reject_single_object(p, text)
-        located = _parse_jsonl(p, text)
+        _parse_jsonl(records, text)
 
-    if not located:
-        raise QuestionSetError(f"{p}: no questions")
-    return _check_set(p, located)
+    if not records.out:
+        why = f" (all {len(rejected)} records rejected; first: {rejected[0]})" if rejected else ""
+        raise QuestionSetError(f"{p}: no questions{why}")
+    return _check_set(p, records.out)
 
 
 def _read_text(p: Path) -> str:
@@ -96,8 +145,7 @@ def _read_text(p: Path) -> str:
 _Located = list[tuple[str, Question]]
 
 
-def _parse_jsonl(p: Path, text: str) -> _Located:
-    out: _Located = []
+def _parse_jsonl(records: _Records, text: str) -> None:
     # Split on "\n" only: str.splitlines() also breaks at U+2028 and friends, which
     # json.dumps(ensure_ascii=False) leaves raw inside strings.
     for lineno, line in enumerate(text.split("\n"), start=1):
@@ -107,9 +155,12 @@ def _parse_jsonl(p: Path, text: str) -> _Located:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise QuestionSetError(f"{p}: {where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-        out.append((where, _build(p, where, lambda: _from_ours(obj, default_id=f"q{lineno:04d}"))))
-    return out
+            records.bad(where, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            records.bad(where, "nested too deeply to read")
+            continue
+        records.add(where, lambda: _from_ours(obj, default_id=f"q{lineno:04d}"))
 
 
 def _reject_single_object(p: Path, text: str) -> None:
@@ -128,24 +179,25 @@ def _reject_single_object(p: Path, text: str) -> None:
         )
 
 
-def _parse_json_list(p: Path, text: str) -> _Located:
+def _parse_json_list(records: _Records, text: str) -> None:
+    p = records.p
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise QuestionSetError(
             f"{p}: line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise QuestionSetError(f"{p}: nested too deeply to read (thousands of levels of brackets)") from None
     if not isinstance(data, list):
         raise QuestionSetError(f"{p}: expected a JSON list of questions, got {_kind(data)}")
-    out: _Located = []
     for index, obj in enumerate(data):
         where = f"record {index}"
         default_id = f"mh{index:04d}"
         if _is_multihop(obj):
-            out.append((where, _build(p, where, lambda: _from_multihop(obj, default_id))))
+            records.add(where, lambda: _from_multihop(obj, default_id))
         else:
-            out.append((where, _build(p, where, lambda: _from_ours(obj, default_id))))
-    return out
+            records.add(where, lambda: _from_ours(obj, default_id))
 
 
 def _is_multihop(obj: Any) -> bool:
@@ -154,7 +206,8 @@ def _is_multihop(obj: Any) -> bool:
     return isinstance(obj, dict) and "question" not in obj and any(k in obj for k in _MULTIHOP_KEYS)
 
 
-def _parse_csv(p: Path, text: str) -> _Located:
+def _parse_csv(records: _Records, text: str) -> None:
+    p = records.p
     reader = csv.reader(io.StringIO(text, newline=""))
     rows = _csv_rows(p, reader)
     header = [h.strip().lower() for h in next(rows)]
@@ -171,7 +224,6 @@ def _parse_csv(p: Path, text: str) -> _Located:
         if required not in header:
             raise QuestionSetError(f"{p}: line 1: missing column {required!r}")
 
-    out: _Located = []
     end_of_previous = reader.line_num
     for row in rows:
         # Quoted fields can span lines; report the line the record starts on.
@@ -180,10 +232,10 @@ def _parse_csv(p: Path, text: str) -> _Located:
             continue
         where = f"line {lineno}"
         if len(row) != len(header):
-            raise QuestionSetError(f"{p}: {where}: expected {len(header)} fields, got {len(row)}")
+            records.bad(where, f"expected {len(header)} fields, got {len(row)}")
+            continue
         fields = dict(zip(header, row))
-        out.append((where, _build(p, where, lambda: _from_csv(fields, default_id=f"q{lineno:04d}"))))
-    return out
+        records.add(where, lambda: _from_csv(fields, default_id=f"q{lineno:04d}"))
 
 
 def _csv_rows(p: Path, reader: Any) -> Iterator[list[str]]:
@@ -191,13 +243,6 @@ def _csv_rows(p: Path, reader: Any) -> Iterator[list[str]]:
         yield from reader
     except csv.Error as exc:
         raise QuestionSetError(f"{p}: line {reader.line_num}: invalid CSV ({exc})") from None
-
-
-def _build(p: Path, where: str, make: Callable[[], Question]) -> Question:
-    try:
-        return make()
-    except _Bad as exc:
-        raise QuestionSetError(f"{p}: {where}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ records

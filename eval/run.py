@@ -147,7 +147,7 @@ def run_eval(
     from rag.errors import RagError
     from rag.settings import Settings
 
-    from eval.question_sets import load_questions
+    from eval.question_sets import read_question_set
     from eval.report import summary_table, write_report
 
     started = datetime.now(timezone.utc).astimezone()
@@ -158,7 +158,7 @@ def run_eval(
     if limit is not None and limit < 1:
         raise RagError("--limit must be at least 1.")
 
-    qs = load_questions(questions)
+    qs, rejected_questions = read_question_set(questions)
     if limit is not None:
         qs = qs[:limit]
     files = corpus_files(corpus)
@@ -214,7 +214,8 @@ def run_eval(
 
     results = {
         "configs": config_results,
-        "meta": _meta(started, corpus, files, questions, qs, base, index_info, argv, limit),
+        "meta": {**_meta(started, corpus, files, questions, qs, base, index_info, argv, limit),
+                 "rejected_questions": rejected_questions},
     }
     results_path = out_dir / "results.json"
     results_path.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -257,9 +258,11 @@ def corpus_files(paths: Sequence[str | Path]) -> list[tuple[Path, str]]:
     for raw in paths:
         root = Path(raw).expanduser()
         found = 0
-        for path, reason in iter_input_files([root]):
-            if reason:
-                raise RagError(f"--corpus {path}: {reason}")
+        for path, not_read in iter_input_files([root]):
+            if not_read is not None:
+                if not_read.status == "skipped":
+                    continue
+                raise RagError(f"--corpus {path}: {not_read.reason}")
             out.append((path, path.relative_to(root).as_posix() if root.is_dir() else path.name))
             found += 1
         if not found:
@@ -410,8 +413,8 @@ def _adoptable(engine, corpus) -> bool:
     if settings_mismatch(snap.manifest, s):
         return False
     ids = set()
-    for path, reason in iter_input_files(corpus):
-        if not reason:
+    for path, not_read in iter_input_files(corpus):
+        if not_read is None:
             ids |= {a.article_id for a in load_file(path, s).articles}
     return ids == set(snap.row_by_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class FileResult:
     """What happened to one input file (or JSON record) during ingest."""
 
     path: str
-    status: str  # "added" | "duplicate" | "rejected"
+    status: str  # "added" | "duplicate" | "rejected" | "skipped" (in a folder: hidden, unsupported, bad link)
     reason: str | None = None
     article_id: str | None = None
     title: str | None = None
@@ -89,10 +90,18 @@ class IngestReport:
     def rejected(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "rejected"]
 
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "skipped"]
+
     def summary(self) -> str:
-        """One line: how many files or records were added, already present, rejected."""
-        return (f"{len(self.added)} added, {len(self.duplicates)} already present, "
+        """One line: how many files or records were added, already present, rejected, skipped."""
+        line = (f"{len(self.added)} added, {len(self.duplicates)} already present, "
                 f"{len(self.rejected)} rejected")
+        if self.skipped:
+            reasons = Counter(r.reason for r in self.skipped)
+            line += "; skipped in folders: " + ", ".join(f"{n} {why}" for why, n in reasons.most_common())
+        return line
 
 
 @dataclass(frozen=True)

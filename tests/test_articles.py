@@ -113,12 +113,15 @@ def test_non_utf8_falls_back_to_detected_encoding(tmp_path):
 def test_unsupported_and_missing_paths(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF-1.4")
     got = dict((p.name, r) for p, r in iter_input_files([tmp_path / "x.pdf", tmp_path / "nope.txt"]))
-    assert "unsupported file type" in got["x.pdf"]
-    assert got["nope.txt"] == "no such file or folder"
-    # In a folder, unsupported and hidden files are skipped quietly.
+    assert got["x.pdf"].status == "rejected" and "unsupported file type" in got["x.pdf"].reason
+    assert got["nope.txt"].reason == "no such file or folder"
+    # In a folder, unsupported and hidden files are skipped, each with its reason.
     (tmp_path / ".hidden.txt").write_text(BODY)
     (tmp_path / "ok.txt").write_text(BODY)
-    assert [p.name for p, _ in iter_input_files([tmp_path])] == ["ok.txt"]
+    got = {p.name: r for p, r in iter_input_files([tmp_path])}
+    assert got["ok.txt"] is None
+    assert (got["x.pdf"].status, got["x.pdf"].reason) == ("skipped", "unsupported file type '.pdf'")
+    assert (got[".hidden.txt"].status, got[".hidden.txt"].reason) == ("skipped", "hidden file")
 
 
 def test_article_id_is_a_stable_content_hash():

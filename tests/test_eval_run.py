@@ -167,14 +167,17 @@ def test_cli_end_to_end(first_run, qfile, tmp_path):
 
 @pytest.mark.parametrize("module", ["cli.main", "eval"])
 def test_malformed_question_file_is_a_one_line_error(tmp_path, module):
+    """No usable question at all: one line naming the first bad record (a set with some
+    good records keeps them: tests/test_bad_input.py)."""
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "x", "question": "Where?", "answers": ["Budapest"]}\n{"question": \n', encoding="utf-8")
+    bad.write_text('{"id": "x", "question": "Where?", "answers": 5}\n{"question": \n', encoding="utf-8")
     args = ["--corpus", str(SEEDS), "--questions", str(bad), "--out", str(tmp_path / "out")]
     proc = rag(*(["eval", *args] if module == "cli.main" else args), module=module)
     assert proc.returncode == 2
     err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert err.startswith("error: ") and "bad.jsonl: line 2: invalid JSON" in err
+    assert err.startswith("error: ") and "no questions (all 2 records rejected; first:" in err
+    assert "bad.jsonl: line 1: `answers` must be a list" in err
 
 
 def test_configs_only_override_real_settings():

@@ -94,3 +94,18 @@ def test_handler_refuses_paths_outside_the_upload_folder(tmp_path, monkeypatch):
     assert paths == [str(inside.resolve())]
     assert len(refused) == 5
     assert all(r.status == "rejected" and "uploaded" in r.reason for r in refused)
+
+
+def test_a_bad_file_uploaded_beside_a_good_one_costs_only_itself(app_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    good = tmp_path / "riverside.txt"
+    good.write_text("Riverside opened a new public library on Monday, the town said. It holds 40,000 books "
+                    "and was paid for by a local fund.\n", encoding="utf-8")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 1000 + "]" * 1000)
+    report = Client(app_server["url"], verbose=False).predict([handle_file(str(good)), handle_file(str(deep))],
+                                                              api_name="/upload")[0]
+    assert "added" in report and "Riverside" in report
+    assert "deep.json" in report and "nested too deeply" in report
+    assert any("Riverside" in t for t in _article_titles(app_server["index"]))

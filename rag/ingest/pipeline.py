@@ -77,9 +77,9 @@ def ingest_paths(
     report = IngestReport()
     articles: list[Article] = []
     files = list(iter_input_files(paths))
-    for path, reason in tqdm(files, desc="Reading", unit="file", disable=not show_progress or len(files) < 2):
-        if reason:
-            report.results.append(FileResult(str(path), "rejected", reason))
+    for path, not_read in tqdm(files, desc="Reading", unit="file", disable=not show_progress or len(files) < 2):
+        if not_read is not None:
+            report.results.append(not_read)
             continue
         loaded = load_file(path, settings)
         report.results.extend(loaded.problems)

@@ -9,16 +9,19 @@ for bad input.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..errors import first_line
 from ..settings import Settings
 from ..types import Article, FileResult
 from .cleaning import clean_body, clean_text
@@ -48,27 +51,58 @@ class LoadResult:
     problems: list[FileResult] = field(default_factory=list)
 
 
-def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
-    """Expand folders; yield ``(path, reason)`` with a reason for unusable paths."""
+def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, FileResult | None]]:
+    """Expand folders; yield ``(path, None)`` for each file to read, ``(path, result)``
+    for a path that is not read: rejected (named directly but unusable) or skipped
+    (inside a folder: hidden, unsupported type, or a link that leads nowhere), with
+    the reason, so that nothing is left out without saying so."""
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_dir():
+        problem = _path_problem(path)
+        if problem:
+            yield path, FileResult(str(path), "rejected", problem)
+        elif path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not any(p.startswith(".") for p in child.relative_to(path).parts):
-                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
-                        yield child, None
-                    else:
-                        log.debug("skipping %s: unsupported type", child)
-        elif path.is_file():
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                yield path, None
-            else:
-                yield path, (
-                    f"unsupported file type {path.suffix or '(none)'!r}; "
-                    f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-                )
+                rel = child.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts):
+                    if child.is_file() or child.is_symlink():
+                        yield child, FileResult(str(child), "skipped", "hidden file")
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    continue
+                why = _path_problem(child)
+                if why:
+                    yield child, FileResult(str(child), "skipped", why)
+                elif child.is_dir():
+                    yield child, FileResult(str(child), "skipped", "a link to a folder (not followed)")
+                elif child.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    yield child, FileResult(str(child), "skipped", f"unsupported file type {child.suffix or '(none)'!r}")
+                else:
+                    yield child, None
+        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+            yield path, None
         else:
-            yield path, "no such file or folder"
+            yield path, FileResult(str(path), "rejected", (
+                f"unsupported file type {path.suffix or '(none)'!r}; "
+                f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+            ))
+
+
+def _path_problem(path: Path) -> str | None:
+    """Why a path cannot be read (missing, a link loop or dangling link, not a regular file), or None."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if path.is_symlink():
+            return "a symbolic link to nothing"
+        if exc.errno == errno.EACCES:
+            return "permission denied"
+        return "no such file or folder"
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return None
+    return "not a regular file (a device, pipe or socket)"
 
 
 def article_id_for(title: str, text: str) -> str:
@@ -95,21 +129,23 @@ def decode_bytes(data: bytes) -> str:
     if b"\x00" in head and not (head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff")):
         raise ValueError("binary file (contains NUL bytes), not text")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
+        encoding = None
     except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
+        from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
-        raise ValueError("not valid UTF-8 and no text encoding fits (binary file?)")
-    text = str(best)
-    # charset-normalizer will decode nearly anything; reject what is mostly
-    # control characters, i.e. binary data that happened to decode.
-    ctrl = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
-    if ctrl > 0.05 * min(len(text), 8192):
+        best = from_bytes(data).best()
+        if best is None:
+            raise ValueError("not valid UTF-8 and no text encoding fits (binary file?)") from None
+        text, encoding = str(best), best.encoding
+    # Control characters are valid UTF-8, and charset-normalizer decodes nearly
+    # anything: what is mostly control characters is binary data, not text.
+    sample = text[:8192]
+    ctrl = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t")
+    if ctrl > 0.05 * len(sample):
         raise ValueError("binary file (mostly control characters), not text")
-    log.info("decoded as %s (not UTF-8)", best.encoding)
+    if encoding:
+        log.info("decoded as %s (not UTF-8)", encoding)
     return text
 
 
@@ -160,9 +196,23 @@ def load_file(path: Path, settings: Settings) -> LoadResult:
             res.articles.append(_from_html(text, path))
         else:
             res.articles.append(_from_text(text, path, markdown=suffix in (".md", ".markdown")))
-    except ValueError as exc:
-        res.problems.append(FileResult(str(path), "rejected", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - one bad file must never cost the others
+        res.problems.append(FileResult(str(path), "rejected", unreadable_reason(exc)))
     return res
+
+
+def unreadable_reason(exc: BaseException) -> str:
+    """Why a file or record could not be read, in words (the traceback goes to the debug log)."""
+    if isinstance(exc, ValueError) and not isinstance(exc, UnicodeError):
+        return str(exc)
+    log.debug("reading failed", exc_info=exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read (thousands of levels of brackets or tags)"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory"
+    if isinstance(exc, UnicodeError):
+        return f"not decodable as text ({exc})"
+    return f"could not be read ({type(exc).__name__}: {first_line(exc)})"
 
 
 def _load_json_records(text: str, path: Path, res: LoadResult, *, jsonl: bool) -> None:
@@ -174,9 +224,12 @@ def _load_json_records(text: str, path: Path, res: LoadResult, *, jsonl: bool) -
             try:
                 records.append((f"line {lineno}", json.loads(line)))
             except json.JSONDecodeError as exc:
-                res.problems.append(
-                    FileResult(f"{path}:{lineno}", "rejected", f"invalid JSON on line {lineno}: {exc.msg}")
-                )
+                res.problems.append(FileResult(
+                    f"{path} (line {lineno})", "rejected",
+                    f"invalid JSON at column {exc.colno}: {exc.msg}",
+                ))
+            except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError: this line only
+                res.problems.append(FileResult(f"{path} (line {lineno})", "rejected", unreadable_reason(exc)))
     else:
         try:
             data = json.loads(text)
@@ -193,8 +246,8 @@ def _load_json_records(text: str, path: Path, res: LoadResult, *, jsonl: bool) -
     for where, record in records:
         try:
             res.articles.append(_from_record(record, f"{path} ({where})"))
-        except ValueError as exc:
-            res.problems.append(FileResult(f"{path} ({where})", "rejected", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad record must never cost the others
+            res.problems.append(FileResult(f"{path} ({where})", "rejected", unreadable_reason(exc)))
 
 
 def _first(record: dict, keys: tuple[str, ...]) -> Any:
@@ -305,6 +358,8 @@ def _make_article(*, title: str, text: str, origin: str, **meta: Any) -> Article
             if text
             else "no article text"
         )
+    if sum(ch.isalpha() for ch in text) < MIN_TEXT_CHARS // 2:
+        raise ValueError("no article text: no words, only symbols, digits or control characters")
     title = " ".join(title.split()) if title else _title_from_text(text)
     return Article(
         article_id=article_id_for(title, text),

@@ -33,6 +33,7 @@ from ..errors import IndexLoadError, RagError
 from ..text.headers import index_text
 from ..types import Article
 from .bm25_tokens import TOKENS_DIR, Bm25Tokens
+from .folder import check_index_folder
 from .manifest import Manifest, check_compatible
 from .snapshot import IndexSnapshot
 
@@ -58,6 +59,7 @@ def current_generation(root: Path) -> Path | None:
 def open_index(root: Path, *, embedding_model: str | None = None) -> IndexSnapshot:
     """Open the live generation, checking it was built with the same model."""
     root = Path(root)
+    check_index_folder(root, create=False)
     gen = current_generation(root) if root.exists() else None
     if gen is None:
         raise IndexLoadError(
@@ -71,7 +73,7 @@ def open_index(root: Path, *, embedding_model: str | None = None) -> IndexSnapsh
 @contextmanager
 def writer_lock(root: Path) -> Iterator[None]:
     """One writer at a time per index folder (readers never wait)."""
-    root.mkdir(parents=True, exist_ok=True)
+    check_index_folder(root, create=True)
     with open(root / ".lock", "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
