@@ -137,6 +137,26 @@ def cmd_remove(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Verify the index byte for byte; exit 1 when something is damaged."""
+    from rag.store.check import check_index
+
+    report = check_index(_settings(args).index_dir, repair=args.repair)
+    if args.json:
+        print(json.dumps({
+            "index": str(report.root), "ok": report.ok, "articles": report.articles, "passages": report.passages,
+            "repaired": report.repaired,
+            "findings": [{"kind": f.kind, "where": f.where, "problem": f.problem, "fix": f.fix} for f in report.findings],
+        }, ensure_ascii=False, indent=2))
+    else:
+        for name in report.repaired:
+            print(f"removed  {name}")
+        for f in report.findings:
+            print(f.line())
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
 def ensure_seed_index(engine, *, show_progress: bool = True) -> None:
     """First run: build the index of the bundled seed articles."""
     report = engine.ensure_seed_index(show_progress=show_progress)
@@ -304,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("remove", parents=[common], help="remove articles by id")
     s.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID")
     s.set_defaults(func=cmd_remove)
+
+    s = sub.add_parser("check", parents=[common], help="verify the index (checksums, SQLite, counts); --repair removes leftovers")
+    s.add_argument("--repair", action="store_true", help="remove leftovers of interrupted writes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("ask", parents=[common], help="answer a question with cited sources")
     s.add_argument("question")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -89,6 +90,16 @@ def _assert_same_bm25(got, want) -> None:
             assert np.array_equal(gs.bm25.get_scores(tokens), fresh.get_scores(tokens)), q
 
 
+def _as_written_before_token_files(gen_dir: Path) -> None:
+    """What a generation written before token files (and checksums) existed looks like."""
+    import json
+
+    shutil.rmtree(gen_dir / TOKENS_DIR)
+    manifest = json.loads((gen_dir / "manifest.json").read_text())
+    manifest.pop("files", None)
+    (gen_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _token_files(snap) -> list[str]:
     return sorted(p.name for p in (snap.gen_dir / TOKENS_DIR).iterdir())
 
@@ -130,8 +141,7 @@ def test_remove_drops_token_rows_and_matches_a_fresh_build(tmp_path, embedder, n
 def test_generation_without_token_files_is_retokenized_once(tmp_path, embedder, seed_engine, caplog):
     engine = _engine(tmp_path / "index", embedder)
     engine.ingest(FIRST, show_progress=False)
-    # What a generation written before the token files existed looks like.
-    shutil.rmtree(engine.snapshot.gen_dir / TOKENS_DIR)
+    _as_written_before_token_files(engine.snapshot.gen_dir)
     engine.reload()
     assert engine.snapshot.bm25_tokens() is None
     assert engine.search("Tomahawk missiles", k=3, mode="bm25").hits
@@ -143,7 +153,7 @@ def test_generation_without_token_files_is_retokenized_once(tmp_path, embedder, 
     _assert_same_bm25(engine.retriever, seed_engine.retriever)
 
     # Removal from an old-format generation falls back the same way.
-    shutil.rmtree(engine.snapshot.gen_dir / TOKENS_DIR)
+    _as_written_before_token_files(engine.snapshot.gen_dir)
     skai = next(a for a, _ in engine.articles() if a.source == "Skai")
     engine.remove([skai.article_id])
     assert engine.snapshot.bm25_tokens() is not None
@@ -158,6 +168,13 @@ def test_token_files_that_do_not_match_the_passages_are_refused(fresh_engine):
     tok_dir = fresh_engine.snapshot.gen_dir / TOKENS_DIR
     offsets = np.load(tok_dir / "offsets.npy")
     np.save(tok_dir / "offsets.npy", offsets[:-1], allow_pickle=False)
+    # The recorded file sizes catch it first ...
+    with pytest.raises(IndexLoadError, match=f"{TOKENS_DIR}/offsets.npy has 152 bytes, 160 were written"):
+        open_index(fresh_engine.index_dir)
+    # ... and without them (an older generation) the token files' own checks do.
+    manifest = json.loads((tok_dir.parent / "manifest.json").read_text())
+    manifest.pop("files")
+    (tok_dir.parent / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexLoadError, match=f"Delete the folder .*{TOKENS_DIR}"):
         open_index(fresh_engine.index_dir)
     np.save(tok_dir / "offsets.npy", offsets, allow_pickle=False)

@@ -14,9 +14,10 @@ from tqdm.auto import tqdm
 from ..embed.base import Embedder
 from ..errors import RagError
 from ..settings import Settings
+from ..store import steps
 from ..store.bm25_tokens import Bm25Tokens
 from ..store.faiss_index import build_faiss, choose_index_type
-from ..store.generations import GenerationBuilder, collect_garbage, current_generation, open_index, writer_lock
+from ..store.generations import GenerationBuilder, current_generation, open_index, writer_lock
 from ..store.manifest import FORMAT_VERSION, Manifest
 from ..store.snapshot import PASSAGE_DTYPE, UNIT_DTYPE, IndexSnapshot
 from ..text.headers import article_header, index_text
@@ -151,6 +152,7 @@ def ingest_articles(
             time.perf_counter() - t0,
         )
 
+        steps.reached("embedded")
         builder = GenerationBuilder(root, base)
         try:
             unit_base = len(base.units) if base is not None else 0
@@ -199,7 +201,6 @@ def ingest_articles(
             raise
         if base is not None:
             base.close()
-        collect_garbage(root)
         for c in chunked:
             report.results.append(
                 FileResult(
@@ -313,5 +314,4 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
             builder.abort()
             raise
         base.close()
-        collect_garbage(root)
         return removed

@@ -10,6 +10,11 @@ Writers build a new generation in a temporary folder, fsync it, rename it into
 place and only then point CURRENT at it, so a crash or kill at any moment leaves
 the previous generation live and consistent. Readers open whatever CURRENT names
 and never see a half-written index.
+
+Under the writer lock a new generation takes a number above every generation
+folder present, live or not, so the leftover of a writer killed after its rename
+never blocks the next one; such orphans and temporary folders are removed when the
+next writer takes the lock (and by ``rag check --repair``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import sqlite3
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -32,14 +37,33 @@ import numpy as np
 from ..errors import IndexLoadError, RagError
 from ..text.headers import index_text
 from ..types import Article
+from . import steps
 from .bm25_tokens import TOKENS_DIR, Bm25Tokens
+from .checksums import digest_folder
 from .folder import check_index_folder
 from .manifest import Manifest, check_compatible
-from .snapshot import IndexSnapshot
+from .snapshot import IndexSnapshot, decode_text
 
 log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
+GEN_PREFIX = "gen-"
+TMP_PREFIX = ".tmp-gen-"
+POINTER_TMP = f".{CURRENT}.tmp"
+
+
+def generation_number(name: str) -> int | None:
+    """N of a ``gen-N`` folder name, else None."""
+    if not name.startswith(GEN_PREFIX):
+        return None
+    digits = name[len(GEN_PREFIX) :]
+    return int(digits) if digits.isdigit() else None
+
+
+def next_generation_number(root: Path) -> int:
+    """One above every generation folder present (the live one, orphans, anything)."""
+    numbers = [generation_number(p.name) for p in root.iterdir()]
+    return max([n for n in numbers if n is not None], default=0) + 1
 
 
 def current_generation(root: Path) -> Path | None:
@@ -81,6 +105,11 @@ def writer_lock(root: Path) -> Iterator[None]:
             log.info("waiting for another ingest into %s to finish", root)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
+            # Leftovers of a writer that was killed: nobody else writes now.
+            try:
+                collect_garbage(root)
+            except IndexLoadError:
+                pass  # a damaged CURRENT: leave everything for `rag check` to report
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
@@ -122,6 +151,8 @@ class GenerationBuilder:
             "article_id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, source TEXT, url TEXT, "
             "published_at TEXT, author TEXT, origin TEXT, text TEXT NOT NULL, added_at REAL)"
         )
+        self.db.text_factory = decode_text
+        steps.reached("started")
 
     def add_article(self, article: Article) -> int:
         cur = self.db.execute(
@@ -194,18 +225,27 @@ class GenerationBuilder:
             bm25.save(str(self.tmp / "bm25"), show_progress=False)
         if bm25_tokens is not None:
             bm25_tokens.save(self.tmp / TOKENS_DIR)
+        number = next_generation_number(self.root)
+        manifest = replace(manifest, generation=number, files=digest_folder(self.tmp))
         (self.tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
+        steps.reached("files-written")
         _fsync_tree(self.tmp)
-        final = self.root / f"gen-{manifest.generation:06d}"
+        steps.reached("files-synced")
+        final = self.root / f"{GEN_PREFIX}{number:06d}"
         os.rename(self.tmp, final)
         _fsync_dir(self.root)
-        pointer_tmp = self.root / f".{CURRENT}.tmp"
+        steps.reached("renamed")
+        pointer_tmp = self.root / POINTER_TMP
         pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
         fd = os.open(pointer_tmp, os.O_RDONLY)
         os.fsync(fd)
         os.close(fd)
+        steps.reached("pointer-written")
         os.replace(pointer_tmp, self.root / CURRENT)  # the commit point
         _fsync_dir(self.root)
+        steps.reached("committed")
+        collect_garbage(self.root)
+        steps.reached("collected")
         return final
 
     def abort(self) -> None:
@@ -222,9 +262,20 @@ def collect_garbage(root: Path) -> None:
     Readers that still hold an old generation keep working: on POSIX an open or
     memory-mapped file stays readable after it is unlinked.
     """
-    live = current_generation(root)
-    for child in root.iterdir():
-        if child.name.startswith(".tmp-gen-") or (
-            child.name.startswith("gen-") and (live is None or child != live)
-        ):
+    for child in leftovers(root):
+        if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Generations CURRENT does not name, and temporary files of interrupted writers."""
+    live = current_generation(root)
+    return sorted(
+        child
+        for child in root.iterdir()
+        if child.name.startswith(TMP_PREFIX)
+        or child.name == POINTER_TMP
+        or (generation_number(child.name) is not None and child != live)
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import IndexLoadError
@@ -26,6 +26,9 @@ class Manifest:
     generation: int
     created_at: float
     embedding_backend: str = "torch"
+    # relative path -> {"size", "sha256"} of every file of the generation but this
+    # one, recorded at commit (see rag.store.checksums); empty in older generations.
+    files: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import IndexLoadError, RagError
 from ..types import Article, Passage
 from .bm25_tokens import TOKENS_DIR, Bm25Tokens, check_token_files
+from .checksums import size_problems
 from .faiss_index import faiss_single_thread, hnsw_ef_search
 from .manifest import Manifest
 
@@ -37,6 +38,11 @@ PASSAGE_DTYPE = np.dtype(
     [("article_row", "<i4"), ("start", "<i8"), ("end", "<i8"), ("unit_lo", "<i8"), ("unit_hi", "<i8")]
 )
 UNIT_DTYPE = np.dtype([("article_row", "<i4"), ("start", "<i8"), ("end", "<i8")])
+
+
+def decode_text(raw: bytes) -> str:
+    """SQLite TEXT to str; bytes that are not UTF-8 become U+FFFD."""
+    return raw.decode("utf-8", errors="replace")
 
 
 class IndexSnapshot:
@@ -49,6 +55,14 @@ class IndexSnapshot:
         self.root = root
         self.gen_dir = gen_dir
         self.manifest = manifest
+        # Cheap checks first (stat only): a truncated file must not be memory-mapped.
+        problems = size_problems(gen_dir, manifest.files)
+        if problems:
+            raise IndexLoadError(
+                f"The index at {root} is damaged: {gen_dir.name}/{problems[0]}"
+                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                + ". Run `rag check` for details."
+            )
         try:
             self.passages = np.load(gen_dir / "passages.npy", allow_pickle=False)
             self.vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
@@ -63,6 +77,9 @@ class IndexSnapshot:
             self._db = sqlite3.connect(
                 f"file:{gen_dir / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False
             )
+            # Invalid UTF-8 in a stored text (a flipped byte) reads as U+FFFD instead
+            # of failing every search that touches the article; `rag check` reports it.
+            self._db.text_factory = decode_text
             rows = self._db.execute(
                 "SELECT row, article_id, title, source, url, published_at, author, origin "
                 "FROM articles ORDER BY row"
@@ -114,7 +131,13 @@ class IndexSnapshot:
             if text is not None:
                 self._text_cache.move_to_end(row)
                 return text
-            found = self._db.execute("SELECT text FROM articles WHERE row = ?", (row,)).fetchone()
+            try:
+                found = self._db.execute("SELECT text FROM articles WHERE row = ?", (row,)).fetchone()
+            except sqlite3.Error as exc:
+                raise IndexLoadError(
+                    f"The article store of the index at {self.root} is damaged ({exc}). Run "
+                    "`rag check` for details."
+                ) from exc
             if found is None:
                 raise KeyError(row)
             text = found[0]

@@ -1,0 +1,180 @@
+"""Writes survive kill -9 at every step: real processes, real SIGKILL, then the next command writes.
+
+Each trial runs one `rag` command in its own process (``tests/crash_child.py``)
+that kills itself with SIGKILL at one named step of the write (``rag.store.steps``),
+or is killed from outside at a random moment. After every kill the index must
+open, pass ``rag check`` (no damage; leftovers allowed until the next write), hold
+exactly the articles of the last committed write (nothing lost, nothing half
+added), and take the next write, which also removes the crashed writer's leftovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.ingest.readers import article_id_for
+from rag.store import steps
+from rag.store.check import check_index
+from rag.store.generations import leftovers, open_index
+from rag.types import Article
+
+from .conftest import ROOT, SEED_FILES, make_settings
+
+KILLS = 20  # per operation
+
+
+def child(step: str, *args: str, nth: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.crash_child", step, str(nth), *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def tiny_article(tag: str) -> Article:
+    title = f"Harbour bulletin {tag}"
+    text = (
+        f"The harbour authority of district {tag} counted {len(tag) * 7} ships on Monday. "
+        f"Crane operators in district {tag} said the new quay opens in spring. "
+        "Officials expect traffic to grow through the year."
+    )
+    return Article(article_id_for(title, text), title, text, "Crash Gazette", published_at="2024-03-01")
+
+
+def article_file(path: Path, arts: list[Article]) -> Path:
+    path.write_text(json.dumps([{"title": a.title, "body": a.text, "source": a.source,
+                                 "published_at": a.published_at} for a in arts]))
+    return path
+
+
+def titles(index: Path) -> set[str]:
+    snap = open_index(index)
+    try:
+        return {a.title for a in snap.articles()}
+    finally:
+        snap.close()
+
+
+def assert_sound(index: Path) -> None:
+    report = check_index(index)
+    assert report.ok, "\n".join(f.line() for f in report.findings)
+
+
+def summary(name: str, tried: int, failures: int, lost: int) -> None:
+    print(f"\n{name}: tried {tried}, failures {failures}, data lost {lost}")
+
+
+@pytest.fixture
+def engine(tmp_path, embedder):
+    from rag.engine import Engine
+
+    e = Engine(make_settings(tmp_path / "index"), embedder=embedder)
+    e.ingest([SEED_FILES["moscow"]], show_progress=False)
+    return e
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["ingest", "remove"])
+def test_kill_at_each_step_of_a_write(engine, tmp_path, op):
+    index = engine.index_dir
+    plan = steps.INGEST_STEPS if op == "ingest" else steps.REMOVE_STEPS
+    have = titles(index)
+    victim = tiny_article("v0")
+    engine.ingest_articles([victim], show_progress=False)
+    have.add(victim.title)
+    for i in range(KILLS):
+        step = plan[i % len(plan)]
+        if op == "ingest":
+            new = tiny_article(f"k{i}")
+            proc = child(step, "ingest", str(article_file(tmp_path / f"k{i}.json", [new])), "--index", str(index), "-q")
+            landed = have | {new.title}
+        else:
+            proc = child(step, "remove", victim.article_id, "--index", str(index), "-q")
+            landed = have - {victim.title}
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, f"step {step}: exit {proc.returncode}\n{err}"
+        committed = plan.index(step) >= plan.index("committed")
+        assert titles(index) == (landed if committed else have), step
+        assert_sound(index)
+        have = landed if committed else have
+        # The next command writes, and clears what the killed one left behind.
+        engine.reload()
+        if op == "remove" and not committed:
+            engine.remove([victim.article_id])
+            have.discard(victim.title)
+        victim = tiny_article(f"w{i}")
+        assert engine.ingest_articles([victim], show_progress=False).added
+        have.add(victim.title)
+        assert titles(index) == have and not leftovers(index)
+        assert_sound(index)
+    summary(f"kill -9 at each {op} step", KILLS, 0, 0)
+
+
+@pytest.mark.slow
+def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
+    """SIGKILL from outside at a random moment of a real `rag ingest` of 8 articles."""
+    index = engine.index_dir
+    rng = random.Random(20)
+    have = titles(index)
+    # One complete run first, for how long an ingest takes.
+    batch = [tiny_article(f"r-calibrate-{j}") for j in range(8)]
+    t0 = time.perf_counter()
+    proc = child("-", "ingest", str(article_file(tmp_path / "cal.json", batch)), "--index", str(index), "-q")
+    assert proc.wait(timeout=300) == 0
+    took = time.perf_counter() - t0
+    have |= {a.title for a in batch}
+    killed = 0
+    for i in range(KILLS):
+        batch = [tiny_article(f"r{i}-{j}") for j in range(8)]
+        proc = child("-", "ingest", str(article_file(tmp_path / f"r{i}.json", batch)), "--index", str(index), "-q")
+        time.sleep(rng.uniform(0.2, took))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        killed += proc.returncode == -signal.SIGKILL
+        now = titles(index)
+        assert now in (have, have | {a.title for a in batch}), i  # all or nothing
+        assert_sound(index)
+        have = now
+        engine.reload()
+        extra = tiny_article(f"rw{i}")
+        assert engine.ingest_articles([extra], show_progress=False).added
+        have.add(extra.title)
+        assert titles(index) == have and not leftovers(index)
+    assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were still going when killed"
+    summary("kill -9 at random moments of an ingest", killed, 0, 0)
+
+
+def test_an_orphan_generation_does_not_block_the_next_write(engine, tmp_path):
+    """The #22 crash point: the new generation renamed into place, CURRENT not yet swapped."""
+    index = engine.index_dir
+    live = open_index(index).gen_dir.name
+    proc = child("renamed", "remove", engine.articles()[0][0].article_id, "--index", str(index), "-q")
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    orphans = [p.name for p in leftovers(index)]
+    assert orphans and all(name > live for name in orphans)  # a newer, complete, unnamed generation
+    report = check_index(index)
+    assert report.ok and {f.where for f in report.findings if f.kind == "leftover"} == set(orphans)
+    # The next writer removes the orphan and commits its own generation.
+    engine.reload()
+    assert engine.ingest_articles([tiny_article("after")], show_progress=False).added
+    assert not leftovers(index)
+    assert open_index(index).gen_dir.name > live
+
+
+def test_check_repair_removes_leftovers_without_a_write(engine):
+    index = engine.index_dir
+    (index / ".tmp-gen-abc123").mkdir()
+    (index / "gen-999999").mkdir()
+    report = check_index(index, repair=True)
+    assert sorted(report.repaired) == [".tmp-gen-abc123", "gen-999999"]
+    assert not leftovers(index) and report.ok and not report.findings
