@@ -1,4 +1,8 @@
-"""Starting real `rag serve` processes on 127.0.0.1 for the tests that talk to one."""
+"""Starting real `rag serve` processes on 127.0.0.1 for the tests that talk to one.
+
+They run ``python -m server``: the same command as `rag serve` (the browser app and
+the HTTP API on one port), without going through the installed entry points.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +34,13 @@ def rag_serve(tmp: Path, index: Path, *, env: dict[str, str] | None = None, args
     port = free_port()
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                 "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    full_env.pop("RAG_AUTH", None)
+    for name in ("RAG_AUTH", "RAG_API_KEYS"):
+        if name not in (env or {}):
+            full_env.pop(name, None)
     log_path = tmp / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--index", str(index), *args],
+            [sys.executable, "-m", "server", "--port", str(port), "--index", str(index), *args],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
