@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         index = args.index or str(Path(tmp := tempfile.mkdtemp(prefix="ui-latency-")) / "index")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
         log = open(Path(tmp or tempfile.gettempdir()) / "ui-latency-server.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--index", index],
+        proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--index", index],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"
     try:

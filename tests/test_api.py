@@ -8,12 +8,14 @@ limits. The last test puts 20 concurrent clients and an upload on the open serve
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -69,7 +71,10 @@ def locked(tmp_path_factory, seed_engine):
     index = tmp / "index"
     shutil.copytree(seed_engine.index_dir, index)
     env = {"RAG_API_KEYS": ",".join(KEYS), "RAG_MAX_FILE_MB": "0.01", "RAG_MAX_UPLOAD_MB": "0.05"}
-    with rag_serve(tmp, index, env=env, args=("--auth", ":".join(LOGIN))) as srv:
+    # An LLM server that is not there (a port nobody listens on): the `openai` answer mode
+    # is offered, and fails the way an unreachable model does.
+    llm = ("--llm-base-url", f"http://127.0.0.1:{free_port()}/v1", "--llm-model", "absent")
+    with rag_serve(tmp, index, env=env, args=("--auth", ":".join(LOGIN), *llm)) as srv:
         wait_ready(srv["url"], srv["proc"], key=KEYS[0])
         yield {**srv, "base": srv["url"].rstrip("/")}
 
@@ -410,7 +415,64 @@ def test_upload_limits_refuse_the_request_and_add_nothing(locked):
         assert c.get("/api/v1/articles").json()["count"] == before
 
 
+def test_an_unreachable_model_is_a_502_or_an_error_event_never_a_hang(locked):
+    auth = {"Authorization": f"Bearer {KEYS[0]}"}
+    body = {"question": FIRST, "settings": {"answer_mode": "openai"}}
+    with httpx.Client(base_url=locked["base"], timeout=120, headers=auth) as c:
+        problem = assert_problem(c.post("/api/v1/ask", json=body), 502, "model_error")
+        assert "LLM server" in problem["detail"]
+        with c.stream("POST", "/api/v1/ask", json={**body, "stream": True}) as r:
+            assert r.status_code == 200  # the stream had begun: the error comes as its last event
+            events = list(iter_sse(r.iter_lines()))
+        assert [n for n, _ in events][-1] == "error"
+        assert json.loads(events[-1][1])["code"] == "model_error"
+    client = openai.OpenAI(base_url=locked["base"] + "/v1", api_key=KEYS[0], max_retries=0, timeout=120)
+    messages = [{"role": "user", "content": FIRST}]
+    with pytest.raises(openai.APIStatusError, match="LLM server") as raised:
+        client.chat.completions.create(model="article-rag", messages=messages, extra_body={"settings": {"answer_mode": "openai"}})
+    assert raised.value.status_code == 502
+    with pytest.raises(openai.APIError, match="LLM server"):
+        for _ in client.chat.completions.create(model="article-rag", messages=messages, stream=True,
+                                                extra_body={"settings": {"answer_mode": "openai"}}):
+            pass
+
+
 # -- the process --------------------------------------------------------------------------------
+def test_while_the_index_is_built_the_api_says_so(tmp_path):
+    """The first start builds the seed index; another writer holds the lock, so it waits:
+    every route that reads the index answers 503 `starting`, with Retry-After."""
+    index = tmp_path / "index"
+    index.mkdir()
+    with open(index / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with rag_serve(tmp_path, index) as srv, httpx.Client(base_url=srv["url"].rstrip("/"), timeout=60) as c:
+            health = c.get("/api/v1/health")
+            assert health.status_code == 503 and health.json()["status"] == "starting"
+            for r in (c.post("/api/v1/ask", json={"question": FIRST}), c.get("/api/v1/search", params={"q": "x"}),
+                      c.get("/api/v1/articles"), c.get("/api/v1/stats"),
+                      c.post("/v1/chat/completions", json={"model": "article-rag",
+                                                           "messages": [{"role": "user", "content": FIRST}]})):
+                assert_problem(r, 503, "starting")
+                assert r.headers["retry-after"].isdigit()
+            assert c.get("/").status_code == 200  # the browser app shows its own progress
+
+
+def test_a_damaged_index_is_a_503_that_says_what_to_do(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "CURRENT").write_text("gen-000042\n", encoding="utf-8")
+    with rag_serve(tmp_path, index) as srv, httpx.Client(base_url=srv["url"].rstrip("/"), timeout=60) as c:
+        deadline = time.monotonic() + 120
+        while (health := c.get("/api/v1/health")).json()["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health.status_code == 503 and health.json()["status"] == "error"
+        assert "gen-000042" in health.json()["message"]
+        body = assert_problem(c.post("/api/v1/ask", json={"question": FIRST}), 503, "index_unavailable")
+        assert "Delete" in body["detail"]
+        assert_problem(c.get("/api/v1/articles"), 503, "index_unavailable")
+
+
+
 def test_serve_fails_in_one_line_on_a_taken_port_and_warns_when_exposed(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RAG_AUTH", "RAG_API_KEYS")}
     env.update({"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
