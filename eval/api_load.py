@@ -21,11 +21,10 @@ answer under load must match it: the same text and the same cited spans.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from eval.server_process import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_QUESTIONS = ROOT / "eval" / "questions" / "seeds.jsonl"
@@ -323,6 +324,18 @@ def mismatches(run: LoadRun, expected: list[list[Reply]]) -> list[tuple[int, int
             for j, (g, w) in enumerate(zip(got, want)) if not g.same(w)]
 
 
+def unexplained(run: LoadRun, expected: list[list[Reply]], url: str, key: str | None = None) -> list[tuple[int, int]]:
+    """The mismatches the upload does not explain.
+
+    An answer may differ from its conversation run alone before the load only if the
+    upload, committed mid-run, changed what it retrieved: then it equals the
+    conversation run alone now, on the index with the upload.
+    """
+    differ = mismatches(run, expected)
+    now = {c: alone(url, key, [run.kinds[c]], [run.conversations[c]])[0] for c in {c for c, _ in differ}}
+    return [(c, j) for c, j in differ if not run.replies[c][j].same(now[c][j])]
+
+
 def percentile(values: list[float], p: float) -> float:
     """The ``p``-th percentile, linear between the nearest ranks (as numpy's default)."""
     xs = sorted(values)
@@ -359,13 +372,7 @@ def print_table(table: dict[str, dict]) -> None:
         print(f"{endpoint:38s} {r['n']:4d} {r['p50_ms']:9.1f} {r['p95_ms']:9.1f} {r['max_ms']:9.1f}{first}")
 
 
-# -- a server of our own ---------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+# -- the server -------------------------------------------------------------------------
 def wait_ready(url: str, proc: subprocess.Popen | None = None, key: str | None = None, timeout_s: float = 600) -> None:
     """Until ``GET /api/v1/health`` says ok (the index is loaded)."""
     deadline = time.monotonic() + timeout_s
@@ -395,37 +402,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "eval" / "out" / "api_load.json"))
     args = ap.parse_args(argv)
 
-    proc = log = None
     tmp = Path(tempfile.mkdtemp(prefix="api-load-"))
     url = args.url
     try:
-        if not url:
-            index = tmp / "index"
-            if args.index:
-                shutil.copytree(args.index, index)
-            port = _free_port()
-            env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                   "TOKENIZERS_PARALLELISM": "false"}
-            env.pop("RAG_API_KEYS", None)
-            env.pop("RAG_AUTH", None)
-            log = open(tmp / "server.log", "w")
-            proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--index", str(index)],
-                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            url = f"http://127.0.0.1:{port}/"
-        wait_ready(url, proc, args.key)
-        convs = conversations(args.clients, args.questions)
-        kinds = [KINDS[i % len(KINDS)] for i in range(args.clients)]
-        expected = alone(url, args.key, kinds, convs) if args.check else None
-        run = run_load(url, key=args.key, clients=args.clients, per_client=args.questions)
+        with contextlib.ExitStack() as stack:
+            proc = None
+            if not url:
+                index = tmp / "index"
+                if args.index:
+                    shutil.copytree(args.index, index)
+                url, proc = stack.enter_context(local_server(index, tmp / "server.log",
+                                                             drop=("RAG_API_KEYS", "RAG_AUTH")))
+            wait_ready(url, proc, args.key)
+            convs = conversations(args.clients, args.questions)
+            kinds = [KINDS[i % len(KINDS)] for i in range(args.clients)]
+            expected = alone(url, args.key, kinds, convs) if args.check else None
+            run = run_load(url, key=args.key, clients=args.clients, per_client=args.questions)
+            differ = mismatches(run, expected) if expected is not None else []
+            unexplained_ = unexplained(run, expected, url, args.key) if expected is not None else []
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if log is not None:
-            log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
     table = latency_table(run.samples)
@@ -433,16 +428,17 @@ def main(argv: list[str] | None = None) -> int:
               "wall_s": round(run.wall_s, 1), "errors": [asdict(s) for s in run.errors],
               "upload": run.upload, "cpu_count": os.cpu_count(), "latency": table}
     if expected is not None:
-        report["mismatches"] = mismatches(run, expected)
+        report.update(mismatches=differ, unexplained=unexplained_)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    checked = (f"; {len(differ)} answers differ from the conversation run alone, {len(unexplained_)} not "
+               "explained by the upload" if expected is not None else "")
     print(f"{args.clients} clients x {args.questions} questions and 1 upload in {run.wall_s:.1f} s; "
-          f"{len(run.errors)} errors" + (f"; {len(report['mismatches'])} answers differ from the conversation "
-                                         "run alone" if expected is not None else ""))
+          f"{len(run.errors)} errors{checked}")
     print_table(table)
     print(f"(report in {out})")
-    return 1 if run.errors or report.get("mismatches") else 0
+    return 1 if run.errors or unexplained_ else 0
 
 
 if __name__ == "__main__":
