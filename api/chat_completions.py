@@ -111,7 +111,8 @@ def router(svc: Service) -> APIRouter:
 
     @r.post("/chat/completions", response_model=ChatCompletion,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "with `stream: true`: chat.completion.chunk events, citations on the last"}})
+                             "description": "with `stream: true`: chat.completion.chunk events, "
+                                            "citations on the last"}})
     async def chat_completions(body: ChatCompletionRequest):
         """Answer the last user message from the articles; the earlier messages are the conversation."""
         if body.model != MODEL_ID:

@@ -112,8 +112,8 @@ def install(app: FastAPI, *, too_large_detail) -> None:
         errors = list(exc.errors())
         if errors and errors[0].get("type") == "json_invalid":  # not JSON at all: malformed, not mistyped
             where = errors[0].get("loc", ("body", 0))[-1]
-            return problem_response(request, Problem(400, f"The request body is not valid JSON (error at character {where}).",
-                                                     code="invalid_json"))
+            detail = f"The request body is not valid JSON (error at character {where})."
+            return problem_response(request, Problem(400, detail, code="invalid_json"))
         detail, shown = _validation_detail(errors)
         return problem_response(request, Problem(422, detail, errors=shown))
 

@@ -111,9 +111,10 @@ def router(svc: Service) -> APIRouter:
         if too_big:
             raise Problem(413, f"{', '.join(too_big)}: over the {engine.settings.max_file_mb:g} MB limit per file "
                                "(RAG_MAX_FILE_MB); nothing was added.", code="file_too_large")
-        if svc.startup is not None and svc.startup.error and not svc.startup.ready.is_set():
-            svc.require_index()  # a broken index: say why instead of failing in the ingest
-        return await svc.workers.write(ingest_uploads, engine, [(f.filename, f.file) for f in files])
+        report = await svc.workers.write(ingest_uploads, engine, [(f.filename, f.file) for f in files])
+        if report.added:
+            svc.index_written()
+        return report
 
     @r.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
            responses={404: {"description": "no article with this id"}})
@@ -148,7 +149,8 @@ def router(svc: Service) -> APIRouter:
 
     @r.get("/health", response_model=Health, tags=["server"], responses={503: {"model": Health}})
     async def health():
-        """`ok` once the index is loaded; `starting` (503) while it is built or loaded; `error` (503) if it cannot be."""
+        """`ok` once the index is loaded; `starting` (503) while it is built or loaded;
+        `error` (503) if it cannot be."""
         status, message = await svc.workers.read(svc.state)
         body = Health(status=status, ready=status == "ok", message=message)
         return body if status == "ok" else JSONResponse(body.model_dump(), status_code=503)

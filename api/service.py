@@ -65,6 +65,14 @@ class Service:
         if status == "error":
             raise Problem(503, message, code="index_unavailable")
 
+    def index_written(self) -> None:
+        """Articles were added: an index exists now, even where the start found none (an
+        empty folder and no seed articles), so reads stop answering 503."""
+        s = self.startup
+        if s is not None and s.error and not s.ready.is_set():
+            s.error = None
+            s.ready.set()
+
     # -- per-request options -------------------------------------------------------
     def settings_for(self, asked: AskSettings | None) -> Settings:
         """The server's settings with this request's overrides (an LLM mode only if it is configured)."""

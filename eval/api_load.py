@@ -178,7 +178,8 @@ class Client:
             messages = _messages(history) + [{"role": "user", "content": question}]
             if kind == "chat":
                 c = self.openai.chat.completions.create(model=MODEL, messages=messages)
-                reply = Reply(question, c.choices[0].message.content or "", _cited((c.model_extra or {}).get("citations")))
+                cites = (c.model_extra or {}).get("citations")
+                reply = Reply(question, c.choices[0].message.content or "", _cited(cites))
             else:
                 parts, cites = [], None
                 for chunk in self.openai.chat.completions.create(model=MODEL, messages=messages, stream=True):

@@ -22,7 +22,8 @@ import httpx
 import openai
 import pytest
 
-from eval.api_load import KINDS, alone, conversations, iter_sse, latency_table, print_table, run_load, unexplained, wait_ready
+from eval.api_load import (KINDS, alone, conversations, iter_sse, latency_table, print_table, run_load, unexplained,
+                           wait_ready)
 from rag.answer.citations import cited_numbers
 from rag.types import Answer
 from tests.servers import ROOT, free_port, rag_serve
@@ -164,8 +165,8 @@ def test_chat_content_parts_and_the_extension_fields(http, oai):
         extra_body={"filters": {"sources": ["bbc"]}, "settings": {"top_k": 3}})
     cites = r.model_extra["citations"]
     assert cites and all(c["source"] == "BBC" for c in cites)
-    r = http.post("/v1/chat/completions", json={"model": "article-rag", "messages": [{"role": "user", "content": FIRST}],
-                                                "settings": {"answer_mode": "openai"}})
+    r = http.post("/v1/chat/completions", json={"model": "article-rag", "settings": {"answer_mode": "openai"},
+                                                "messages": [{"role": "user", "content": FIRST}]})
     body = assert_problem(r, 400, "mode_unavailable")
     assert body["error"]["message"] == body["detail"]  # OpenAI's shape, for its clients
 
@@ -428,7 +429,8 @@ def test_an_unreachable_model_is_a_502_or_an_error_event_never_a_hang(locked):
     client = openai.OpenAI(base_url=locked["base"] + "/v1", api_key=KEYS[0], max_retries=0, timeout=120)
     messages = [{"role": "user", "content": FIRST}]
     with pytest.raises(openai.APIStatusError, match="LLM server") as raised:
-        client.chat.completions.create(model="article-rag", messages=messages, extra_body={"settings": {"answer_mode": "openai"}})
+        client.chat.completions.create(model="article-rag", messages=messages,
+                                       extra_body={"settings": {"answer_mode": "openai"}})
     assert raised.value.status_code == 502
     with pytest.raises(openai.APIError, match="LLM server"):
         for _ in client.chat.completions.create(model="article-rag", messages=messages, stream=True,
@@ -492,6 +494,25 @@ def test_serve_fails_in_one_line_on_a_taken_port_and_warns_when_exposed(tmp_path
                         "--auth", "a:b", "--index", str(tmp_path / "i")], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "without" not in r.stderr  # the login's password is an API key too
+
+
+def test_an_empty_server_fills_through_the_api(tmp_path):
+    """No index and no seed articles: the API says so (503), and the first upload makes one."""
+    (tmp_path / "no-seeds").mkdir()
+    with rag_serve(tmp_path, tmp_path / "index", env={"RAG_SEEDS_DIR": str(tmp_path / "no-seeds")}) as srv, \
+            httpx.Client(base_url=srv["url"].rstrip("/"), timeout=120) as c:
+        deadline = time.monotonic() + 120
+        while (health := c.get("/api/v1/health")).json()["status"] == "starting" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health.json()["status"] == "error" and "No index" in health.json()["message"]
+        assert_problem(c.get("/api/v1/articles"), 503, "index_unavailable")
+        story = b"Tidewater harbour reopened its pier on Friday, the port authority said. Repairs took a year.\n"
+        added = c.post("/api/v1/articles", files=[("files", ("pier.txt", story, "text/plain"))]).json()
+        assert added["added"] == 1
+        assert c.get("/api/v1/health").json()["status"] == "ok"
+        assert c.get("/api/v1/articles").json()["count"] == 1
+        hits = c.get("/api/v1/search", params={"q": "Tidewater pier"}).json()["hits"]
+        assert hits[0]["article_id"] == added["results"][0]["article_id"]
 
 
 # -- concurrency (last: its upload changes the open server's index) ---------------------------------
