@@ -22,16 +22,17 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(index: str | Path, log_path: str | Path, *, env: dict[str, str] | None = None,
-                 drop: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+                 drop: tuple[str, ...] = (), args: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
     """``(url, process)`` of a server over ``index`` (an empty folder: the seeds are indexed
-    first), logging to ``log_path``; stopped on exit. ``drop``: environment variables to unset."""
+    first), logging to ``log_path``; stopped on exit. ``drop``: environment variables to
+    unset; ``args``: more `rag serve` arguments."""
     port = free_port()
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                 "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     for name in drop:
         full_env.pop(name, None)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--index", str(index)],
+        proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--index", str(index), *args],
                                 cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield f"http://127.0.0.1:{port}/", proc

@@ -22,11 +22,21 @@ import httpx
 import openai
 import pytest
 
-from eval.api_load import (KINDS, alone, conversations, iter_sse, latency_table, print_table, run_load, unexplained,
-                           wait_ready)
+from eval.api_load import (
+    KINDS,
+    alone,
+    conversations,
+    iter_sse,
+    latency_table,
+    print_table,
+    run_load,
+    unexplained,
+    wait_ready,
+)
+from eval.server_process import free_port
 from rag.answer.citations import cited_numbers
 from rag.types import Answer
-from tests.servers import ROOT, free_port, rag_serve
+from tests.servers import ROOT, rag_serve
 
 pytestmark = pytest.mark.slow
 
