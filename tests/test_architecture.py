@@ -14,7 +14,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("rag", "cli", "ui", "eval")
+PACKAGES = ("rag", "cli", "ui", "eval", "api", "server")
 
 
 def _cycles(graph) -> list[list[str]]:

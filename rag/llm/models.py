@@ -146,3 +146,13 @@ def stream_text(model: BaseChatModel, messages: list[BaseMessage], **kwargs: Any
     except (openai.APIError, ModelError, *_http_error_types()[0], *_http_error_types()[1]) as exc:
         log.debug("LLM call failed", exc_info=True)
         raise _as_llm_error(exc, model) from exc
+
+
+def answer_modes(settings: Settings) -> list[str]:
+    """The answer modes ``settings`` can run: extractive always, an LLM mode once its model is configured."""
+    modes = ["extractive"]
+    if settings.llm_model_path:
+        modes.append("llamacpp")
+    if settings.llm_base_url:
+        modes.append("openai")
+    return modes
