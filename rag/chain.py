@@ -32,6 +32,7 @@ from .answer.generative import generate
 from .engine import Engine
 from .errors import RagError
 from .llm.models import ChatModels
+from .retrieve.filters import Filters
 from .retrieve.retriever import Retriever
 from .settings import Settings
 from .types import Answer, Citation, RelatedPassage, SearchHit, Turn
@@ -71,7 +72,8 @@ LLM_PASSAGES = 6
 
 
 def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnable:
-    """The LCEL pipeline. Input: ``{"question": str, "history": [Turn], "settings": Settings | None}``."""
+    """The LCEL pipeline. Input: ``{"question": str, "history": [Turn], "settings": Settings | None,
+    "filters": Filters | None}`` (``filters`` restricts the search to articles, sources, dates)."""
     chat_models = chat_models or ChatModels()
 
     def prepare(inp: dict) -> dict:
@@ -86,7 +88,7 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         else:
             query = rewrite_followup(question, history)
         return {"question": question, "query": query, "history": history, "settings": settings,
-                "retriever": engine.retriever,  # this question's snapshot, for retrieval and answer
+                "filters": inp.get("filters"), "retriever": engine.retriever,  # this question's snapshot, for retrieval and answer
                 "timings": {"rewrite_ms": (time.perf_counter() - t) * 1000}, "t0": inp.get("t0", time.perf_counter())}
 
     def retrieve(state: dict) -> dict:
@@ -94,7 +96,7 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         retriever: Retriever = state["retriever"]
         t = time.perf_counter()
         state["params"] = engine.search_params(settings)
-        result = retriever.search(state["query"], state["params"])
+        result = retriever.search(state["query"], state["params"], filters=state["filters"])
         state["timings"]["retrieve_ms"] = (time.perf_counter() - t) * 1000
         state["hits"] = result.hits
         state["qvec"] = result.query_vector
@@ -149,14 +151,15 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
 
 
 def stream(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-           chain: Runnable | None = None) -> Iterator[Event]:
+           chain: Runnable | None = None, filters: Filters | None = None) -> Iterator[Event]:
     chain = chain or build_chain(engine)
-    yield from chain.stream({"question": question, "history": list(history), "settings": settings, "t0": time.perf_counter()})
+    yield from chain.stream({"question": question, "history": list(history), "settings": settings,
+                             "filters": filters, "t0": time.perf_counter()})
 
 
 def ask(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-        chain: Runnable | None = None) -> Answer:
-    for event in stream(engine, question, history, settings, chain):
+        chain: Runnable | None = None, filters: Filters | None = None) -> Answer:
+    for event in stream(engine, question, history, settings, chain, filters):
         if isinstance(event, DoneEvent):
             return event.answer
     raise RagError("The chain ended without an answer.")  # pragma: no cover - defensive
