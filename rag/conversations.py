@@ -114,7 +114,7 @@ def title_from_question(question: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _check_owner(owner: str) -> str:
