@@ -244,7 +244,9 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
         pickers = [lib_sources, lib_from, lib_to, f_sources, f_articles]
         refresh_out = [status_line, version, library_html, lib_sources, f_sources, f_articles]
         lib_out = [*refresh_out, report_html, files, preview, pending, confirm, confirm_text, undo, undo_btn]
-        files.upload(library.upload, [files, *pickers], lib_out, concurrency_limit=1, concurrency_id="ingest")
+        # The report is the upload's first output (the API's answer); the views follow.
+        files.upload(library.upload, files, [report_html, files], concurrency_limit=1, concurrency_id="ingest",
+                     api_name="upload").then(library.refresh, pickers, refresh_out, queue=False)
         library_html.delete(library.ask_delete, None, [pending, confirm, confirm_text], queue=False)
         delete_no.click(library.cancel_delete, None, [pending, confirm], queue=False)
         delete_yes.click(library.delete, [pending, *pickers], lib_out, concurrency_limit=1, concurrency_id="ingest")

@@ -149,7 +149,8 @@ class Library:
         return render.article_preview(article, passages)
 
     # -- upload -----------------------------------------------------------------------
-    def upload(self, files, *pickers, progress=gr.Progress()):
+    def upload(self, files, progress=gr.Progress()):
+        """Index the uploaded files; the page then refreshes its views (``refresh``)."""
         v = self.v
         paths, refused = uploaded_files(files)
         if not paths and not refused:
@@ -174,7 +175,7 @@ class Library:
             self.status.ready.set()  # an index exists now (e.g. first upload into an empty one)
         if report.rejected:
             gr.Warning(f"{len(report.rejected)} file(s) rejected: see the list below.")
-        return {**self.refresh(*pickers), v.report: render.ingest_report(report), v.files: None}
+        return {v.report: render.ingest_report(report), v.files: None}
 
     # -- delete, confirm, undo -----------------------------------------------------------
     def ask_delete(self, evt: gr.EventData):
