@@ -149,6 +149,15 @@ class Session:
         self.page.get_by_role("option", name=option, exact=True).click()
         self.page.locator("#header h1").click()  # close the list
 
+    def clear_filters(self) -> None:
+        """Click "Clear filters" and wait for its answer (a late answer would undo what is typed next)."""
+        from playwright.sync_api import expect
+
+        with self.page.expect_response(lambda r: r.request.method == "POST" and "/gradio_api/" in r.url):
+            self.page.locator("#clear-filters").click()
+        expect(self.page.locator("#filter-from input")).to_have_value("")
+        expect(self.page.locator("#filter-sources .token")).to_have_count(0)
+
     def axe(self) -> list[dict]:
         """Serious and critical axe-core violations on the page as it is now."""
         self.page.add_script_tag(path=str(AXE))
@@ -414,7 +423,7 @@ def test_filters_restrict_the_search_and_say_so(session):
     expect(bubble.locator(".scope-note")).to_have_text("Searched only in BBC")
     shot(page, "filters.png")
 
-    page.locator("#clear-filters").click()
+    session.clear_filters()
     page.locator("#filter-from input").fill("2030-01-01")
     bubble = session.ask("Where will Trump and Putin meet?")
     assert bubble.locator(".abstain").count() == 1  # nothing that recent
@@ -425,12 +434,12 @@ def test_filters_restrict_the_search_and_say_so(session):
     expect(bubble.locator(".chat-error")).to_contain_text("Invalid date")
     expect(page.locator("#question textarea")).to_have_value("Where will Trump and Putin meet?")  # nothing lost
 
-    page.locator("#clear-filters").click()
+    session.clear_filters()
     session.pick("#filter-articles", "Trump and Zelensky to Meet as Kyiv Presses for Tomahawks (The Moscow Times)")
     bubble = session.ask("Where will Trump and Putin meet?")
     titles = set(bubble.locator(".src-card .src-open").all_inner_texts())
     assert titles == {"Trump and Zelensky to Meet as Kyiv Presses for Tomahawks"}, titles
-    page.locator("#clear-filters").click()
+    session.clear_filters()
 
 
 def test_settings_speak_plain_language_with_technical_tooltips(session):

@@ -198,7 +198,7 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
                     with gr.Column(scale=2):
                         files = gr.File(label=f"Add articles ({', '.join(FILE_TYPES)}; up to {base.max_file_mb:g} MB each)",
                                         file_count="multiple", file_types=FILE_TYPES, type="filepath", elem_id="upload",
-                                        height=150)
+                                        height=190)
                         # Adding by URL comes with the news-sources work; its place on the page is here.
                         gr.HTML(URL_SLOT, js_on_load=None)
                         preview = gr.HTML(render.EMPTY_PREVIEW, elem_id="preview", js_on_load=None)
@@ -213,54 +213,59 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
                                 undo=undo, undo_btn=undo_btn, timer=timer)
 
         # -- wiring: chat ------------------------------------------------------------
+        # The page shows its own progress (the answer being written), not Gradio's overlays.
+        hidden = {"queue": False, "show_progress": "hidden"}
         answer_out = [transcript, live, conv, partial, question, conv_list, current, owner, stop_btn, ask_btn,
                       editing, edit_banner, tools, rename_box, conv_confirm]
         options = [top_k, search_mode, answer_mode, f_sources, f_from, f_to, f_articles]
+        quiet = {"concurrency_id": "chat", "show_progress": "hidden"}
         asking = [
-            question.submit(chat.respond, [question, conv, owner, editing, *options], answer_out, concurrency_id="chat"),
-            ask_btn.click(chat.respond, [question, conv, owner, editing, *options], answer_out, concurrency_id="chat"),
-            transcript.retry(chat.regenerate, [conv, owner, *options], answer_out, concurrency_id="chat"),
+            question.submit(chat.respond, [question, conv, owner, editing, *options], answer_out, **quiet),
+            ask_btn.click(chat.respond, [question, conv, owner, editing, *options], answer_out, **quiet),
+            transcript.retry(chat.regenerate, [conv, owner, *options], answer_out, **quiet),
         ]
-        asking += [btn.click(chat.respond, [btn, conv, owner, no_edit, *options], answer_out, concurrency_id="chat")
+        asking += [btn.click(chat.respond, [btn, conv, owner, no_edit, *options], answer_out, **quiet)
                    for btn in example_btns]
-        stop_btn.click(chat.stop, [conv, partial, owner], answer_out, cancels=asking, queue=False)
-        transcript.select(chat.open_source, None, article, queue=False, show_progress="hidden")
-        transcript.edit(chat.start_edit, conv, [question, editing, edit_banner], queue=False)
-        cancel_edit_btn.click(chat.cancel_edit, None, [question, editing, edit_banner], queue=False)
-        clear_filters.click(lambda: ([], "", "", []), None, [f_sources, f_from, f_to, f_articles], queue=False)
+        stop_btn.click(chat.stop, [conv, partial, owner], answer_out, cancels=asking, **hidden)
+        transcript.select(chat.open_source, None, article, **hidden)
+        transcript.edit(chat.start_edit, conv, [question, editing, edit_banner], **hidden)
+        cancel_edit_btn.click(chat.cancel_edit, None, [question, editing, edit_banner], **hidden)
+        clear_filters.click(lambda: ([], "", "", []), None, [f_sources, f_from, f_to, f_articles], **hidden)
 
         conv_out = [conv, transcript, live, partial, current, conv_list, tools, rename_box, conv_confirm,
                     question, editing, edit_banner, article, stop_btn, ask_btn]
         # Switching conversations abandons an answer still being written.
-        new_btn.click(chat.new_chat, owner, conv_out, cancels=asking, queue=False)
-        conv_list.select(chat.open_conversation, owner, conv_out, cancels=asking, queue=False)
-        rename_btn.click(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], queue=False)
-        rename_box.submit(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], queue=False)
-        delete_conv_btn.click(chat.ask_delete, conv, conv_confirm, queue=False)
-        conv_no.click(chat.cancel_delete, None, conv_confirm, queue=False)
-        conv_yes.click(chat.delete, [conv, owner], conv_out, cancels=asking, queue=False)
+        new_btn.click(chat.new_chat, owner, conv_out, cancels=asking, **hidden)
+        conv_list.select(chat.open_conversation, owner, conv_out, cancels=asking, **hidden)
+        rename_btn.click(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], **hidden)
+        rename_box.submit(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], **hidden)
+        delete_conv_btn.click(chat.ask_delete, conv, conv_confirm, **hidden)
+        conv_no.click(chat.cancel_delete, None, conv_confirm, **hidden)
+        conv_yes.click(chat.delete, [conv, owner], conv_out, cancels=asking, **hidden)
 
         # -- wiring: library and counts ------------------------------------------------
         pickers = [lib_sources, lib_from, lib_to, f_sources, f_articles]
         refresh_out = [status_line, version, library_html, lib_sources, f_sources, f_articles]
         lib_out = [*refresh_out, report_html, files, preview, pending, confirm, confirm_text, undo, undo_btn]
+        ingest = {"concurrency_limit": 1, "concurrency_id": "ingest"}  # one writer at a time
         # The report is the upload's first output (the API's answer); the views follow.
-        files.upload(library.upload, files, [report_html, files], concurrency_limit=1, concurrency_id="ingest",
-                     api_name="upload").then(library.refresh, pickers, refresh_out, queue=False)
-        library_html.delete(library.ask_delete, None, [pending, confirm, confirm_text], queue=False)
-        delete_no.click(library.cancel_delete, None, [pending, confirm], queue=False)
-        delete_yes.click(library.delete, [pending, *pickers], lib_out, concurrency_limit=1, concurrency_id="ingest")
-        undo_btn.click(library.undo, [undo, *pickers], lib_out, concurrency_limit=1, concurrency_id="ingest")
-        library_html.select(library.preview, None, preview, queue=False, show_progress="hidden")
+        files.upload(library.upload, files, [report_html, files], api_name="upload", **ingest).then(
+            library.refresh, pickers, refresh_out, **hidden)
+        library_html.delete(library.ask_delete, None, [pending, confirm, confirm_text], **hidden)
+        delete_no.click(library.cancel_delete, None, [pending, confirm], **hidden)
+        delete_yes.click(library.delete, [pending, *pickers], lib_out, show_progress="minimal", **ingest)
+        undo_btn.click(library.undo, [undo, *pickers], lib_out, show_progress="minimal", **ingest)
+        library_html.select(library.preview, None, preview, **hidden)
+        table_filters = [lib_sources, lib_from, lib_to]
         for box in (lib_from, lib_to):
-            box.submit(library.filter_table, [lib_sources, lib_from, lib_to], library_html, queue=False)
-            box.blur(library.filter_table, [lib_sources, lib_from, lib_to], library_html, queue=False)
-        lib_sources.change(library.filter_table, [lib_sources, lib_from, lib_to], library_html, queue=False)
-        library_tab.select(library.refresh, pickers, refresh_out, queue=False)
-        timer.tick(library.tick, [version, *pickers], [*refresh_out, timer], show_progress="hidden", queue=False)
+            box.submit(library.filter_table, table_filters, library_html, **hidden)
+            box.blur(library.filter_table, table_filters, library_html, **hidden)
+        lib_sources.change(library.filter_table, table_filters, library_html, **hidden)
+        library_tab.select(library.refresh, pickers, refresh_out, **hidden)
+        timer.tick(library.tick, [version, *pickers], [*refresh_out, timer], **hidden)
 
-        demo.load(chat.load, [owner, current], [owner, *conv_out], queue=False)
-        demo.load(library.refresh, pickers, refresh_out, show_progress="hidden", queue=False)
+        demo.load(chat.load, [owner, current], [owner, *conv_out], **hidden)
+        demo.load(library.refresh, pickers, refresh_out, **hidden)
     return demo
 
 

@@ -245,7 +245,6 @@ class Chat:
 
     def stop(self, conv, partial, token, request: gr.Request):
         """Keep what was written before Stop, marked as stopped (the answer's generator is cancelled)."""
-        v = self.v
         if not partial:
             return self._idle()
         owner, _ = self._owner(request, token)

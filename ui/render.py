@@ -306,7 +306,7 @@ def live_message(partial: str | None, *, note: str | None = None) -> str:
     if partial is None and note is None:
         return ""
     inner = (f'<span class="pending">{esc(note)}</span>' if partial is None
-             else styled_markers(partial) + '<span class="cursor" aria-hidden="true">▍</span>')
+             else styled_markers(partial.lstrip()) + '<span class="cursor" aria-hidden="true">▍</span>')
     return f'<div class="msg bot live" data-testid="bot-live" aria-busy="true"><div class="bubble">{inner}</div></div>'
 
 
@@ -372,7 +372,7 @@ def library_table(rows: Sequence[tuple[Article, int]], *, total: int | None = No
         f'data-date="{esc(day(a.published_at))}" data-passages="{n}">'
         f'<td><input type="checkbox" class="lib-pick" value="{esc(a.article_id)}" aria-label="Select {esc(a.title)}"></td>'
         f'<td class="lib-title"><button type="button" class="lib-preview" data-id="{esc(a.article_id)}">{esc(a.title)}</button></td>'
-        f'<td>{esc(a.source or "")}</td><td>{esc(day(a.published_at))}</td><td class="num">{n}</td></tr>'
+        f'<td>{esc(a.source or "")}</td><td class="lib-date">{esc(day(a.published_at))}</td><td class="num">{n}</td></tr>'
         for a, n in rows
     )
     sort_th = ''.join(
