@@ -159,11 +159,11 @@ def test_transcript_actions_only_on_the_last_exchange():
 
 
 def test_live_message_and_scope_note():
-    t = Tree(render.live_message("Budapest [1"))
-    assert t.find("span", "cursor") and "Budapest [1" in t.all_text
-    assert "marker-draft" in render.live_message("Budapest [1] is")
+    t = Tree(render.live_message("Where?", "Budapest [1"))
+    assert t.find("span", "cursor") and "Budapest [1" in t.all_text and "Where?" in t.all_text
+    assert "marker-draft" in render.live_message("Where?", "Budapest [1] is")
     assert render.live_message(None) == ""
-    assert "Searching" in render.live_message(None, note="Searching…")
+    assert "Searching" in render.live_message("Where?", note="Searching…")
     note = render.scope_note({"sources": ["BBC", "AP"], "date_from": "2025-10-01", "article_ids": ["x"]})
     assert "Searched only in BBC, AP · from 2025-10-01 on · in 1 chosen article" in note
     assert render.scope_note(None) == ""

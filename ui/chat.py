@@ -193,20 +193,23 @@ class Chat:
                     gr.Warning(str(exc))
         exchanges = conv["exchanges"]
         first = {
-            v.transcript: render.transcript(exchanges, pending=question),
-            v.live: render.live_message(None, note="Searching the articles…"),
+            # The question shows in the live part; the transcript changes only when the
+            # last exchange is being replaced (a big conversation is not re-sent).
+            v.live: render.live_message(question, note="Searching the articles…"),
             v.question: "", v.conv: conv, v.partial: {"question": question, "text": ""},
             v.stop: gr.update(visible=True), v.ask: gr.update(visible=False),
             v.editing: False, v.edit_banner: gr.update(visible=False),
         }
         if new_token:
             first[v.owner] = new_token
+        if replace_last:
+            first[v.transcript] = render.transcript(exchanges, busy=True)
         yield first
 
         deadline = time.monotonic() + WAIT_FOR_INDEX_S
         while not self.status.ready.is_set() and not self.status.error and time.monotonic() < deadline:
             note = self.status.message + " Your question will be answered when it is done."
-            yield {v.live: render.live_message(None, note=note)}
+            yield {v.live: render.live_message(question, note=note)}
             self.status.wait(1.0)
 
         top_k, search_mode, answer_mode = options
@@ -221,11 +224,11 @@ class Chat:
                 "top_k": int(top_k), "retrieval_mode": search_mode, "answer_mode": mode})
             for event in stream(self.engine, question, history(exchanges), settings, self.chain, filters):
                 if isinstance(event, QueryEvent):
-                    yield {v.live: render.live_message(None, note=render.searching_note(question, event.query))}
+                    yield {v.live: render.live_message(question, note=render.searching_note(question, event.query))}
                 elif isinstance(event, TextEvent):
                     parts.append(event.text)
                     text = "".join(parts)
-                    yield {v.live: render.live_message(text), v.partial: {"question": question, "text": text}}
+                    yield {v.live: render.live_message(question, text), v.partial: {"question": question, "text": text}}
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
             if answer is None:

@@ -301,13 +301,18 @@ def transcript(exchanges: Sequence[Exchange], *, pending: str | None = None, err
     return f'<div class="transcript">{"".join(rows)}</div>'
 
 
-def live_message(partial: str | None, *, note: str | None = None) -> str:
-    """The answer being written: its text so far and a cursor, or a note while searching."""
-    if partial is None and note is None:
+def live_message(question: str | None, partial: str | None = None, *, note: str | None = None) -> str:
+    """The question being answered and its answer so far (with a cursor), or a note while searching.
+
+    Kept apart from :func:`transcript` so that streaming re-renders only this, never
+    the earlier answers (nor the keyboard focus or hover in them).
+    """
+    if question is None:
         return ""
-    inner = (f'<span class="pending">{esc(note)}</span>' if partial is None
+    inner = (f'<span class="pending">{esc(note or "")}</span>' if partial is None
              else styled_markers(partial.lstrip()) + '<span class="cursor" aria-hidden="true">▍</span>')
-    return f'<div class="msg bot live" data-testid="bot-live" aria-busy="true"><div class="bubble">{inner}</div></div>'
+    return (f'<div class="exchange live-exchange">{user_bubble(question)}'
+            f'<div class="msg bot live" data-testid="bot-live" aria-busy="true"><div class="bubble">{inner}</div></div></div>')
 
 
 def searching_note(question: str, query: str | None) -> str:
