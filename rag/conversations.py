@@ -236,16 +236,15 @@ class ConversationStore:
             db.execute("DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner))
 
     # -- exchanges -----------------------------------------------------------------
+    _SELECT_EXCHANGES = ("SELECT id, question, status, answer, partial, filters, created_at FROM exchanges "
+                         "WHERE conversation_id = ? ORDER BY id")
+
     def exchanges(self, owner: str, conversation_id: str) -> list[Exchange]:
         """The conversation's exchanges, oldest first."""
         _check_owner(owner)
         with self._db() as db:
             self._owned(db, owner, conversation_id)
-            rows = db.execute(
-                "SELECT id, question, status, answer, partial, filters, created_at FROM exchanges "
-                "WHERE conversation_id = ? ORDER BY id",
-                (conversation_id,),
-            ).fetchall()
+            rows = db.execute(self._SELECT_EXCHANGES, (conversation_id,)).fetchall()
         return [self._exchange(r) for r in rows]
 
     def add_exchange(
@@ -279,11 +278,7 @@ class ConversationStore:
         _check_owner(owner)
         with self._db() as db:
             self._owned(db, owner, conversation_id)
-            row = db.execute(
-                "SELECT id, question, status, answer, partial, filters, created_at FROM exchanges "
-                "WHERE conversation_id = ? ORDER BY id DESC LIMIT 1",
-                (conversation_id,),
-            ).fetchone()
+            row = db.execute(self._SELECT_EXCHANGES + " DESC LIMIT 1", (conversation_id,)).fetchone()
             if row is None:
                 return None
             db.execute("DELETE FROM exchanges WHERE id = ?", (row[0],))
