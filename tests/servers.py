@@ -17,6 +17,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# `rag serve` of this checkout's ui/, registered directly rather than through the
+# installed `article_rag.commands` entry points (which name whatever the shared
+# environment was last installed from).
+SERVE = (
+    "import sys; from cli.main import PluginHelpers, common_flags; from ui.command import register; "
+    "from rag.runtime import configure_logging, configure_process, run_command; import argparse; "
+    "configure_process(); p = argparse.ArgumentParser(prog='rag'); "
+    "register(p.add_subparsers(dest='command', required=True), common_flags(), PluginHelpers); "
+    "args = p.parse_args(['serve', *sys.argv[1:]]); configure_logging(verbose=args.verbose, quiet=args.quiet); "
+    "sys.exit(run_command(lambda: args.func(args)))"
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,7 +47,7 @@ def rag_serve(tmp: Path, index: Path, *, env: dict[str, str] | None = None, args
     log_path = tmp / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--index", str(index), *args],
+            [sys.executable, "-c", SERVE, "--port", str(port), "--index", str(index), *args],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"

@@ -55,6 +55,7 @@ def _static(name: str) -> str:
 
 
 CSS = _static("app.css")
+JS = _static("page.js")  # page-wide script: tooltips of the settings' choices, the upload area's name
 
 
 def theme() -> gr.themes.Base:
@@ -71,6 +72,11 @@ def theme() -> gr.themes.Base:
         button_cancel_background_fill="#b91c1c", button_cancel_background_fill_hover="#991b1b",
         button_cancel_text_color="white",
     )
+
+
+def page_options() -> dict:
+    """The styles, script and theme the page needs, for ``launch`` or ``gr.mount_gradio_app``."""
+    return {"css": CSS, "js": JS, "theme": theme()}
 
 
 def _answer_modes(settings) -> list[str]:
@@ -303,6 +309,6 @@ def main(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, *, 
     demo.launch(
         server_name=host, server_port=port, auth=credentials,
         auth_message="article-rag: log in to continue." if credentials else None,
-        max_file_size=engine.settings.max_file_bytes, css=CSS, js=_static("page.js"), theme=theme(),
+        max_file_size=engine.settings.max_file_bytes, **page_options(),
         ssr_mode=False, show_error=False, inbrowser=False, footer_links=[],
     )

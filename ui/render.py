@@ -432,6 +432,8 @@ def ingest_report(report: IngestReport) -> str:
             items.append(f'<li class="ing-added">✓ added: <b>{esc(r.title)}</b> ({r.passages} passages) <span class="file">{name}</span></li>')
         elif r.status == "duplicate":
             items.append(f'<li class="ing-duplicate">= already present: <b>{esc(r.title)}</b> <span class="file">{name}</span></li>')
+        elif r.status == "skipped":
+            items.append(f'<li class="ing-skipped">– skipped: <span class="file">{name}</span>: {esc(r.reason)}</li>')
         else:
             items.append(f'<li class="ing-rejected">✗ rejected: <span class="file">{name}</span>: {esc(r.reason)}</li>')
     return f'<div class="ingest-report"><ul>{"".join(items)}</ul><div class="ing-summary">{esc(report.summary())}</div></div>'
