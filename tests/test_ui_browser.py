@@ -263,6 +263,9 @@ def test_keyboard_alone_asks_and_opens_a_source(session):
     expect(page.locator("#chatbot .src-card.hl")).to_have_count(1)
     page.keyboard.press("Enter")
     expect(page.locator("#article mark.cited")).to_be_visible()
+    # Screen readers hear which article opened (a polite live region).
+    expect(page.locator("#rag-announce")).to_contain_text("Opened in the article panel: ")
+    assert page.evaluate("document.activeElement.matches('#chatbot button.marker')")  # focus stays put
     shot(page, "keyboard.png")
 
 
