@@ -8,6 +8,7 @@ Gradio's queue and the rendering, not just the engine.
     python -m eval.ui_latency                      # starts `rag serve` on a temp index of seeds/
     python -m eval.ui_latency --index index        # ... on an existing index folder
     python -m eval.ui_latency --url http://127.0.0.1:7860/   # an app already running
+    RAG_LLM_MODEL_PATH=model.gguf python -m eval.ui_latency --answer-mode llamacpp   # streamed LLM answers
 
 The questions are the first ``-n`` of the question set, asked in order in one
 conversation (so follow-ups follow their question). Writes a JSON report to --out.
@@ -44,20 +45,23 @@ RECORDER_JS = """
       if (e.key === 'Enter' && window.__lat && window.__lat.t0 === null) window.__lat.t0 = performance.now();
     }, true);
   }
-  const chat = document.querySelector('#chatbot');
+  // A failed question's exchange is replaced by the next one's.
+  document.querySelectorAll('#chatbot .exchange.pending-q').forEach(e => e.dataset.stale = '1');
+  const area = document.querySelector('#chat-scroll');
   const check = () => {
-    const b = document.querySelectorAll('#chatbot [data-testid="bot"]')[lat.n];
-    if (!b) return;
     const now = performance.now();
-    if (lat.first === null && b.querySelector('.cursor, .answer, .abstain')) lat.first = now;
-    if (lat.done === null && b.querySelector('.answer, .abstain, .chat-error')) {
+    // First text: the answer being written (#live, with its cursor), or the answer itself.
+    const ex = document.querySelectorAll('#chatbot .exchange:not([data-stale])')[lat.n];
+    const final = ex && ex.querySelector('[data-testid=bot] :is(.answer, .abstain, .chat-error, .stopped)');
+    if (lat.first === null && (document.querySelector('#live .cursor') || final)) lat.first = now;
+    if (lat.done === null && final) {
       lat.done = now;
-      lat.error = !!b.querySelector('.chat-error');
+      lat.error = final.matches('.chat-error');
       obs.disconnect();
     }
   };
   const obs = new MutationObserver(check);
-  obs.observe(chat, {subtree: true, childList: true, characterData: true});
+  obs.observe(area, {subtree: true, childList: true, characterData: true});
 }
 """
 
@@ -87,7 +91,7 @@ def _summary(values: list[float]) -> dict:
             "min_ms": round(min(values), 1), "mean_ms": round(statistics.fmean(values), 1)}
 
 
-def measure(url: str, questions: list[str], timeout_ms: int = 120_000) -> list[dict]:
+def measure(url: str, questions: list[str], timeout_ms: int = 120_000, answer_mode: str | None = None) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     rows = []
@@ -99,8 +103,11 @@ def measure(url: str, questions: list[str], timeout_ms: int = 120_000) -> list[d
         box.wait_for()
         page.wait_for_function("() => /\\d+ articles ·/.test(document.querySelector('#status')?.innerText || '')",
                                timeout=600_000)
+        if answer_mode:
+            page.locator("#settings").click()
+            page.locator(f'#answer-mode input[value="{answer_mode}"]').check()
         for i, q in enumerate(questions, 1):
-            n = page.locator('#chatbot [data-testid="bot"]').count()
+            n = page.locator("#chatbot .exchange:not(.pending-q)").count()
             box.fill(q)
             page.evaluate(RECORDER_JS, n)
             box.press("Enter")
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=20, help="questions to ask (default 20)")
     ap.add_argument("--questions", default=str(ROOT / "eval" / "questions" / "seeds.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "eval" / "out" / "ui_latency.json"))
+    ap.add_argument("--answer-mode", help="answer mode to pick in the page's settings (e.g. llamacpp)")
     args = ap.parse_args(argv)
 
     if not Path(CHROMIUM).exists():
@@ -134,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             index = args.index or str(tmp / "index")
             url, proc = stack.enter_context(local_server(index, tmp / "ui-latency-server.log"))
         _wait_http(url, proc)
-        rows = measure(url, _questions(Path(args.questions), args.n))
+        rows = measure(url, _questions(Path(args.questions), args.n), answer_mode=args.answer_mode)
     report = {
-        "url": url, "questions": len(rows), "errors": sum(r["error"] for r in rows),
+        "url": url, "answer_mode": args.answer_mode or "default", "questions": len(rows), "errors": sum(r["error"] for r in rows),
         "first_text": _summary([r["first_text_ms"] for r in rows]),
         "complete": _summary([r["complete_ms"] for r in rows]),
         "cpu_count": os.cpu_count(), "rows": rows,

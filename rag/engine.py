@@ -130,6 +130,7 @@ class Engine:
         return report
 
     def remove(self, article_ids: list[str]) -> list[Article]:
+        """Remove articles; returns them, text included (``ingest_articles`` puts them back)."""
         removed = remove_articles(article_ids, self.settings)
         self.reload()
         return removed

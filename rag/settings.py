@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 512
     llm_timeout_s: float = 120.0
 
+    # Saved conversations (the browser app): a SQLite file; None: conversations.sqlite3
+    # in the index folder, beside the articles its answers cite.
+    conversations_db: Path | None = None
+
     @property
     def models_dir(self) -> Path:
         return Path(self.model_cache_dir) if self.model_cache_dir else default_models_dir()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -202,3 +202,23 @@ class Answer:
         d = asdict(self)
         d["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Answer":
+        """The inverse of :meth:`to_dict` (saved conversations read answers back with it).
+
+        Keys this version does not know are ignored, so a record written by a newer
+        version still reads.
+        """
+        def build(kind, value):
+            names = {f.name for f in fields(kind)}
+            return kind(**{k: v for k, v in value.items() if k in names})
+
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in d.items() if k in names}
+        data["citations"] = [build(Citation, c) for c in d.get("citations") or []]
+        data["related"] = [build(RelatedPassage, r) for r in d.get("related") or []]
+        data["conflicting"] = [build(ConflictingValue, c) for c in d.get("conflicting") or []]
+        short = d.get("short_answer")
+        data["short_answer"] = build(ShortAnswer, short) if short else None
+        return cls(**data)

@@ -1,7 +1,7 @@
 """The FastAPI application that serves the API and the browser app on one port.
 
 The API's routes (``/api/v1``, ``/v1``, ``/docs``) come first; the Gradio app is
-mounted at ``/`` behind them, with the options ``ui.app.main`` launches it with.
+mounted at ``/`` behind them, with the page's own options (``ui.app.page_options``).
 Both share one engine and one start: the index is built or loaded once, in the
 background, and both report its progress.
 """
@@ -20,12 +20,7 @@ import gradio as gr  # noqa: E402
 from api.app import build_api  # noqa: E402
 from api.auth import api_keys  # noqa: E402
 from rag.engine import Engine  # noqa: E402
-from ui.app import CHAT_CONCURRENCY, CSS, build_app, parse_auth, start_background  # noqa: E402
-
-
-def theme() -> gr.themes.Base:
-    """The browser app's theme (as ``ui.app.main`` launches it)."""
-    return gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+from ui.app import CHAT_CONCURRENCY, build_app, page_options, parse_auth, start_background  # noqa: E402
 
 
 def server_keys(engine: Engine, auth: str | None) -> tuple[str, ...]:
@@ -43,7 +38,7 @@ def build_server(engine: Engine, *, auth: str | None = None) -> FastAPI:
     gr.mount_gradio_app(
         app, demo, path="/",
         auth=credentials, auth_message="article-rag: log in to continue." if credentials else None,
-        max_file_size=engine.settings.max_file_bytes, css=CSS, theme=theme(),
+        max_file_size=engine.settings.max_file_bytes, **page_options(),
         ssr_mode=False, show_error=False, footer_links=[],
     )
     # Gradio checks the file paths an event names (only files uploaded to its upload

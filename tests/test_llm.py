@@ -7,7 +7,6 @@ and error reporting, not the quality of its answers.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys

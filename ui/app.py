@@ -1,21 +1,20 @@
 """The browser app: a thin Gradio client of ``rag`` (layout and event wiring only).
 
-Shared, read-only: the :class:`~rag.engine.Engine` (index + embedding model) and the
-stateless answer chain. Per browser session: the conversation (``gr.State`` list of
-:class:`~rag.models.Turn`), the sources of the latest answer (``gr.State``) and the
-settings controls (component values live in each browser). Nothing per user is kept
-on shared objects, so several browsers chat at once without seeing each other.
+Shared, read-only: the :class:`~rag.engine.Engine` (index + embedding model), the
+answer chain and the conversation store (a SQLite file, every call scoped to an
+owner). Per browser: the open conversation, the answer being written, the delete
+that can be undone (Gradio session state), this browser's id and its last open
+conversation (``gr.BrowserState``, in localStorage), and the settings and filters
+(component values). Nothing per user is kept on shared objects, so several browsers
+chat at once without seeing each other.
 
-On first start with no index, the seed articles are indexed in a background thread;
-the page shows the progress and questions asked meanwhile wait for it.
+The handlers live in :mod:`ui.chat` and :mod:`ui.library`; the HTML in
+:mod:`ui.render`; the page's styles and scripts in ``ui/static/``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import threading
-import time
 from pathlib import Path
 
 from rag.runtime import configure_process
@@ -25,18 +24,23 @@ from rag.runtime import configure_process
 configure_process()
 
 import gradio as gr  # noqa: E402
-from gradio.utils import get_upload_folder as gradio_upload_folder  # noqa: E402
 
-from rag.chain import DoneEvent, SourcesEvent, TextEvent, build_chain, stream  # noqa: E402
+from rag.conversations import ConversationStore  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.ingest.readers import SUPPORTED_SUFFIXES  # noqa: E402
-from rag.types import FileResult, IngestReport, Turn  # noqa: E402
+from rag.llm.models import answer_modes  # noqa: E402
 
 from . import render  # noqa: E402
+from .chat import (  # noqa: E402
+    ANSWER_MODES, BROWSER_STATE_SECRET, CURRENT_KEY, OWNER_KEY, SEARCH_MODES, Chat, ChatView, empty_conversation,
+)
+from .library import Library, LibraryView, uploaded_files  # noqa: E402,F401  (uploaded_files: the upload check)
+from .status import IndexStatus, start_background, status_html  # noqa: E402
 
 log = logging.getLogger("rag.ui")
 
+STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLES = [
     "Where will Trump and Putin meet?",
     "What is the range of a Tomahawk missile?",
@@ -44,362 +48,221 @@ EXAMPLES = [
 ]
 FILE_TYPES = sorted(SUPPORTED_SUFFIXES)
 CHAT_CONCURRENCY = 4  # answers in flight at once (all sessions together)
-WAIT_FOR_INDEX_S = 900  # a question asked during the first index build waits this long
 
 
-class IndexStatus:
-    """Server-wide state of the index: being built / loading / ready / failed (not per user)."""
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.message = "Starting…"
-        self.error: str | None = None
-
-    def wait(self, timeout: float) -> bool:
-        return self.ready.wait(timeout)
+def _static(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
-def start_background(engine: Engine) -> IndexStatus:
-    """Build the seed index if there is none, then load the index and the model, in a thread."""
-    status = IndexStatus()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        status.message = f"Indexing the seed articles: {stage} {done}/{total}…"
-
-    def work() -> None:
-        try:
-            if not engine.has_index():
-                status.message = "Indexing the seed articles (first start)…"
-                engine.ensure_seed_index(progress=progress, show_progress=False)
-            status.message = "Loading the index and the embedding model…"
-            engine.retriever  # opens the index  # noqa: B018
-            engine.query_embedder.warm_up()  # loads (first time: converts) the model
-            status.message = "Ready."
-            status.ready.set()
-            log.info("index ready: %d articles", len(engine.articles()))
-        except RagError as exc:
-            status.error = str(exc)
-            log.error("%s", exc)
-        except Exception as exc:  # a bug: keep the traceback in the log, tell the page
-            status.error = f"The index could not be loaded ({type(exc).__name__}: {exc})."
-            log.exception("loading the index failed")
-
-    threading.Thread(target=work, name="index-startup", daemon=True).start()
-    return status
+CSS = _static("app.css")
+JS = _static("page.js")  # page-wide script: tooltips of the settings' choices, the upload area's name
 
 
-CSS = """
-#chatbot .marker, .sources .marker { font-weight: 600; color: var(--color-accent); }
-#chatbot .abstain { font-style: italic; color: var(--body-text-color-subdued); }
-#chatbot .abstain-badge { font-style: normal; font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.04em;
-  border: 1px solid currentColor; border-radius: 4px; padding: 0 0.3em; margin-right: 0.3em; }
-#chatbot .chat-error { color: var(--error-text-color, #b91c1c); }
-#chatbot .pending { color: var(--body-text-color-subdued); font-style: italic; }
-#chatbot .answer-note { font-size: 0.9em; color: var(--body-text-color-subdued); }
-#status { font-size: 0.95em; color: var(--body-text-color-subdued); }
-#status .status-error { color: var(--error-text-color, #b91c1c); }
-.sources { display: flex; flex-direction: column; gap: 0.6rem; max-height: 30rem; overflow-y: auto; }
-.src-card { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.5rem 0.7rem; }
-.src-card.related { border-style: dashed; }
-.src-title, .article-title { font-weight: 600; }
-.src-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 0.15rem 0 0.3rem; }
-.src-passage { position: relative; font-size: 0.9em; white-space: pre-wrap; max-height: 11rem; overflow-y: auto; }
-.sources-note, .sources-empty, .article-empty, .library-empty { color: var(--body-text-color-subdued); font-style: italic; }
-mark.cited { background: #fde68a; color: inherit; padding: 0 1px; }
-.article-body { position: relative; white-space: pre-wrap; max-height: 26rem; overflow-y: auto;
-  border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.5rem 0.7rem; font-size: 0.92em; }
-.library-wrap { max-height: 28rem; overflow-y: auto; }
-table.library { width: 100%; border-collapse: collapse; font-size: 0.92em; }
-table.library th, table.library td { text-align: left; padding: 0.25rem 0.5rem; border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
-table.library td.num { text-align: right; }
-.library-count, .ing-summary { margin: 0.3rem 0; color: var(--body-text-color-subdued); }
-.ingest-report ul { margin: 0; padding-left: 1.2rem; }
-.ing-rejected { color: var(--error-text-color, #b91c1c); }
-.ingest-report .file { color: var(--body-text-color-subdued); font-size: 0.9em; }
-"""
-
-# Scroll each passage of the sources panel to its cited sentence when the panel changes.
-SOURCES_SCROLL_JS = """
-const go = () => element.querySelectorAll('.src-passage').forEach(box => {
-  const mark = box.querySelector('mark.cited');
-  if (mark) box.scrollTop = Math.max(0, mark.offsetTop - box.clientHeight / 4);
-});
-watch('value', () => requestAnimationFrame(go));
-requestAnimationFrame(go);
-"""
-
-# Scroll the article panel to the cited span whenever its content changes.
-SCROLL_JS = """
-const go = () => {
-  const box = element.querySelector('.article-body');
-  const mark = element.querySelector('mark.cited');
-  if (!box || !mark) return;
-  box.scrollTop = Math.max(0, mark.offsetTop - box.clientHeight / 3);
-  box.scrollIntoView({block: 'nearest'});
-};
-watch('value', () => requestAnimationFrame(go));
-requestAnimationFrame(go);
-"""
+def theme() -> gr.themes.Base:
+    """Gradio's default theme with text colours that meet WCAG AA (4.5:1) on their backgrounds."""
+    return gr.themes.Default(
+        primary_hue="blue", font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
+    ).set(
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+        block_label_text_color="*neutral_700", block_label_text_color_dark="*neutral_200",
+        block_info_text_color="*neutral_600", block_info_text_color_dark="*neutral_300",
+        input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_400",
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        button_primary_text_color="white",
+        button_cancel_background_fill="#b91c1c", button_cancel_background_fill_hover="#991b1b",
+        button_cancel_text_color="white",
+    )
 
 
-def uploaded_files(files) -> tuple[list[str], list[FileResult]]:
-    """The paths among ``files`` that a browser actually uploaded, and a refusal for each other.
-
-    A Gradio client names its files by server path. Gradio itself refuses, when it
-    prepares an event's inputs, paths outside its upload folder; this is checked again
-    here, on the resolved path (no ``..`` or symlink leads out), because indexing an
-    arbitrary server file would let any client read it back through the chat.
-    """
-    root = Path(gradio_upload_folder()).resolve()
-    paths: list[str] = []
-    refused: list[FileResult] = []
-    for f in files or []:
-        raw = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or str(f)
-        try:
-            real = Path(raw).resolve(strict=True)
-            ok = real.is_relative_to(root) and real != root and real.is_file()
-        except (OSError, RuntimeError, ValueError):
-            ok = False
-        if ok:
-            paths.append(str(real))
-        else:
-            log.warning("upload refused: %r is not a file uploaded through the app", raw)
-            refused.append(FileResult(Path(str(raw)).name or "?", "rejected", "not a file uploaded through this page"))
-    return paths, refused
+def page_options() -> dict:
+    """The styles, script and theme the page needs, for ``launch`` or ``gr.mount_gradio_app``."""
+    return {"css": CSS, "js": JS, "theme": theme()}
 
 
-def _status_html(engine: Engine, status: IndexStatus) -> str:
-    if status.error and not status.ready.is_set():
-        return f'<span class="status-error">⚠ {render.esc(status.error)}</span>'
-    if not status.ready.is_set():
-        return f"{render.esc(status.message)} The chat works once this is done."
-    try:
-        rows = engine.articles()
-    except RagError as exc:
-        return f'<span class="status-error">⚠ {render.esc(exc)}</span>'
-    return f"{len(rows)} articles · {sum(n for _, n in rows)} passages indexed"
+SEARCH_TIP = ("Technical names: By keywords = BM25 (bm25); Balanced = BM25 and embeddings fused (hybrid); "
+              "By meaning = embedding similarity (dense). Number of sources = k.")
+URL_SLOT = ('<div class="url-slot" id="add-by-url"><h2>Add an article by its web address</h2>'
+            '<p>Coming with news sources: paste a link here to fetch and index the article. '
+            'For now, save the page (HTML or text) and add the file above.</p></div>')
 
 
-def _answer_modes(settings) -> list[str]:
-    modes = ["extractive"]
-    if settings.llm_model_path:
-        modes.append("llamacpp")
-    if settings.llm_base_url:
-        modes.append("openai")
-    return modes
-
-
-def build_app(engine: Engine, status: IndexStatus | None = None) -> gr.Blocks:
+def build_app(engine: Engine, status: IndexStatus | None = None, store: ConversationStore | None = None) -> gr.Blocks:
     """The Blocks app over ``engine``. Starts the index loader unless ``status`` is given."""
     status = status or start_background(engine)
-    chain = build_chain(engine)
     base = engine.settings
-    modes = _answer_modes(base)
+    modes = answer_modes(base)
+    chat = Chat(engine, status, store or ConversationStore.for_settings(base), modes)
+    library = Library(engine, status)
 
-    # -- handlers (no retrieval or answer logic here: rag does that) ----------------
-    def library_outputs():
-        try:
-            rows = engine.articles() if status.ready.is_set() or engine.has_index() else []
-        except RagError as exc:
-            return f'<div class="library-empty">⚠ {render.esc(exc)}</div>', gr.update(choices=[], value=[])
-        choices = [(f"{a.title[:70]} ({a.article_id})", a.article_id) for a, _ in rows]
-        return render.library_table(rows), gr.update(choices=choices, value=[])
-
-    def respond(question, messages, turns, top_k, retrieval_mode, answer_mode):
-        question = (question or "").strip()
-        if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        messages = list(messages or []) + [
-            {"role": "user", "content": render.user_message(question)},
-            {"role": "assistant", "content": render.pending_message("Searching the articles…")},
-        ]
-        turns = list(turns or [])
-        skip = gr.skip()
-        yield (messages, skip, [], render.SEARCHING_SOURCES, gr.update(choices=[], value=None, visible=False),
-               render.EMPTY_ARTICLE, "")
-
-        deadline = time.monotonic() + WAIT_FOR_INDEX_S
-        while not status.ready.is_set() and not status.error and time.monotonic() < deadline:
-            messages[-1] = {"role": "assistant", "content": render.pending_message(status.message + " Your question will be answered when it is done.")}
-            yield messages, skip, skip, skip, skip, skip, skip
-            status.wait(1.0)
-
-        mode = answer_mode if answer_mode in modes else "extractive"
-        settings = base.model_copy(update={"top_k": int(top_k), "retrieval_mode": retrieval_mode, "answer_mode": mode})
-        parts: list[str] = []
-        answer = None
-        try:
-            if not status.ready.is_set() and not engine.has_index():
-                raise RagError(status.error or "The index is not ready yet.")
-            for event in stream(engine, question, turns, settings, chain):
-                if isinstance(event, TextEvent):
-                    parts.append(event.text)
-                    messages[-1] = {"role": "assistant", "content": render.streaming_message("".join(parts))}
-                    yield messages, skip, skip, skip, skip, skip, skip
-                elif isinstance(event, SourcesEvent):
-                    pass  # shown with the final answer, when the markers are settled
-                elif isinstance(event, DoneEvent):
-                    answer = event.answer
-        except RagError as exc:
-            gr.Warning(str(exc))
-            messages[-1] = {"role": "assistant", "content": render.error_message(str(exc))}
-            yield messages, skip, skip, skip, skip, skip, skip
-            return
-        except Exception as exc:  # a bug: log the traceback, keep the app running
-            log.exception("answering %r failed", question)
-            messages[-1] = {"role": "assistant", "content": render.error_message(f"Something went wrong ({type(exc).__name__}). See the server log.")}
-            yield messages, skip, skip, skip, skip, skip, skip
-            return
-        if answer is None:
-            messages[-1] = {"role": "assistant", "content": render.error_message("The chain ended without an answer.")}
-            yield messages, skip, skip, skip, skip, skip, skip
-            return
-
-        messages[-1] = {"role": "assistant", "content": render.answer_message(answer)}
-        items = render.source_items(answer)
-        turns.append(Turn(question, answer.answer, answer.query))
-        panel = render.sources_panel(answer, engine.snapshot.article)
-        picker = gr.update(choices=[(it["label"], str(i)) for i, it in enumerate(items)], value=None,
-                           visible=bool(items))
-        yield messages, turns, items, panel, picker, render.EMPTY_ARTICLE, skip
-
-    def open_source(choice, items):
-        if choice in (None, ""):
-            return render.EMPTY_ARTICLE
-        try:
-            item = (items or [])[int(choice)]
-            article = engine.snapshot.article(item["article_id"])
-        except (IndexError, ValueError, TypeError):
-            return render.EMPTY_ARTICLE
-        except RagError as exc:
-            return f'<div class="article-empty">⚠ {render.esc(exc)}</div>'
-        return render.article_view(article, int(item["start"]), int(item["end"]))
-
-    def new_chat():
-        return [], [], [], render.EMPTY_SOURCES, gr.update(choices=[], value=None, visible=False), render.EMPTY_ARTICLE, ""
-
-    def upload(files, progress=gr.Progress()):
-        paths, refused = uploaded_files(files)
-        if not paths and not refused:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        if not paths:
-            gr.Warning(f"{len(refused)} file(s) refused: see the list below.")
-            return render.ingest_report(IngestReport(refused)), gr.skip(), gr.skip(), None
-        if not status.ready.is_set() and not status.error:
-            status.wait(WAIT_FOR_INDEX_S)  # the seed build holds the writer lock anyway
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            progress((done, max(total, 1)), desc=stage)
-
-        try:
-            report = engine.ingest(paths, progress=on_progress, show_progress=False)
-        except RagError as exc:
-            gr.Warning(str(exc))
-            return render.error_message(str(exc)), gr.skip(), gr.skip(), None
-        report.results[:0] = refused
-        if report.added and not status.ready.is_set():
-            status.error = None
-            status.ready.set()  # an index exists now (e.g. first upload into an empty one)
-        if report.rejected:
-            gr.Warning(f"{len(report.rejected)} file(s) rejected: see the list below.")
-        table, picker = library_outputs()
-        return render.ingest_report(report), table, picker, None
-
-    def delete(ids):
-        ids = [i for i in (ids or []) if i]
-        if not ids:
-            gr.Warning("Select one or more articles to delete first.")
-            return gr.skip(), gr.skip(), gr.skip()
-        try:
-            removed = engine.remove(ids)
-        except RagError as exc:
-            gr.Warning(str(exc))
-            return render.error_message(str(exc)), gr.skip(), gr.skip()
-        table, picker = library_outputs()
-        msg = "".join(f"<li>removed: <b>{render.esc(a.title)}</b> <code>{render.esc(a.article_id)}</code></li>" for a in removed)
-        return f'<div class="ingest-report"><ul>{msg}</ul></div>', table, picker
-
-    def tick():
-        done = status.ready.is_set() or bool(status.error)
-        table, picker = library_outputs() if done else (gr.skip(), gr.skip())
-        return _status_html(engine, status), gr.Timer(active=not done), table, picker
-
-    def on_load():
-        table, picker = library_outputs()
-        return _status_html(engine, status), gr.Timer(active=not (status.ready.is_set() or status.error)), table, picker
-
-    # -- layout --------------------------------------------------------------------
     with gr.Blocks(title="article-rag", delete_cache=(3600, 3600)) as demo:
-        turns = gr.State([])  # this browser session's conversation: [Turn]
-        sources = gr.State([])  # what the source picker opens, for the latest answer
-        gr.Markdown("## article-rag\nAsk about the news articles; every claim is cited to the exact passage.")
-        status_line = gr.HTML(_status_html(engine, status), elem_id="status")
+        owner = gr.BrowserState("", storage_key=OWNER_KEY, secret=BROWSER_STATE_SECRET)
+        current = gr.BrowserState("", storage_key=CURRENT_KEY, secret=BROWSER_STATE_SECRET)
+        conv = gr.State(empty_conversation())  # the open conversation: {"id", "exchanges"}
+        partial = gr.State(None)  # the answer being written: {"question", "text"}
+        editing = gr.State(False)  # the next question replaces the last one
+        no_edit = gr.State(False)
+        version = gr.State(-1)  # the index generation this page shows
+        pending = gr.State([])  # article ids waiting for the delete confirmation
+        undo = gr.State(None)  # the last delete: {"articles", "until"}
+
+        with gr.Row(elem_id="header", equal_height=False):
+            gr.HTML('<h1>article-rag</h1><p class="tagline">Ask about the news articles; '
+                    'every claim is cited to the exact passage.</p>', js_on_load=None)
+            status_line = gr.HTML(status_html(engine, status), elem_id="status", js_on_load=None)
         timer = gr.Timer(1.0, active=True)
 
-        with gr.Tab("Chat", id="chat"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3, min_width=360):
-                    chatbot = gr.Chatbot(
-                        elem_id="chatbot", label="Conversation", height=480,
-                        render_markdown=False, sanitize_html=True, allow_tags=False, latex_delimiters=[],
-                        feedback_options=None, buttons=[],
-                        placeholder="Ask a question about the articles, or click an example below.",
-                    )
-                    with gr.Row():
-                        question = gr.Textbox(elem_id="question", show_label=False, scale=5, lines=1, max_lines=4,
-                                              placeholder="Ask a question and press Enter…", autofocus=True)
-                        ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                    with gr.Row():
-                        example_btns = [gr.Button(q, size="sm", elem_classes=["example-q"]) for q in EXAMPLES]
-                    new_btn = gr.Button("New chat", size="sm", elem_id="new-chat")
-                    with gr.Accordion("Settings (this browser only)", open=False):
-                        top_k = gr.Slider(1, 30, value=base.top_k, step=1, label="Passages to retrieve (k)", elem_id="top-k")
-                        retrieval_mode = gr.Radio(["hybrid", "dense", "bm25"], value=base.retrieval_mode,
-                                                  label="Retrieval mode", elem_id="retrieval-mode")
-                        answer_mode = gr.Radio(modes, value=base.answer_mode if base.answer_mode in modes else "extractive",
-                                               label="Answer mode", elem_id="answer-mode",
-                                               info=None if len(modes) > 1 else
-                                               "LLM modes appear when RAG_LLM_MODEL_PATH or RAG_LLM_BASE_URL is set.")
-                with gr.Column(scale=2, min_width=300):
-                    gr.Markdown("### Sources")
-                    sources_html = gr.HTML(render.EMPTY_SOURCES, elem_id="sources", js_on_load=SOURCES_SCROLL_JS)
-                    source_pick = gr.Radio([], label="Open a source", visible=False, elem_id="source-pick")
-                    article_html = gr.HTML(render.EMPTY_ARTICLE, elem_id="article", js_on_load=SCROLL_JS)
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row(equal_height=False, elem_id="chat-row"):
+                    with gr.Column(scale=1, min_width=250, elem_id="conversations-col"):
+                        new_btn = gr.Button("New chat", size="sm", elem_id="new-chat")
+                        gr.HTML('<h2 class="side-h" id="conversations-h">Conversations</h2>', js_on_load=None)
+                        conv_list = gr.HTML(render.conversation_list([], None), elem_id="conversations",
+                                            js_on_load=_static("conversations.js"))
+                        with gr.Column(visible=False, elem_id="conv-tools") as tools:
+                            rename_box = gr.Textbox(label="Name of this conversation", max_lines=1, elem_id="rename")
+                            with gr.Row():
+                                rename_btn = gr.Button("Rename", size="sm", elem_id="rename-btn")
+                                delete_conv_btn = gr.Button("Delete…", size="sm", elem_id="delete-conv")
+                            with gr.Column(visible=False, elem_id="conv-confirm") as conv_confirm:
+                                gr.HTML("<p><strong>Delete this conversation?</strong> It cannot be undone.</p>",
+                                        js_on_load=None)
+                                with gr.Row():
+                                    conv_yes = gr.Button("Delete", variant="stop", size="sm", elem_id="delete-conv-yes")
+                                    conv_no = gr.Button("Cancel", size="sm", elem_id="delete-conv-no")
+                        with gr.Accordion("Filters: search only in…", open=False, elem_id="filters"):
+                            f_sources = gr.Dropdown([], value=[], multiselect=True, label="Outlets",
+                                                    elem_id="filter-sources")
+                            with gr.Row():
+                                f_from = gr.Textbox(label="From (YYYY-MM-DD)", max_lines=1, elem_id="filter-from")
+                                f_to = gr.Textbox(label="To (YYYY-MM-DD)", max_lines=1, elem_id="filter-to")
+                            f_articles = gr.Dropdown([], value=[], multiselect=True, label="Articles",
+                                                     elem_id="filter-articles")
+                            clear_filters = gr.Button("Clear filters", size="sm", elem_id="clear-filters")
+                        with gr.Accordion("Settings (this browser only)", open=False, elem_id="settings"):
+                            gr.HTML(f'<span class="tip" tabindex="0" data-tip="{render.esc(SEARCH_TIP)}">'
+                                    f'What do these mean technically?<span class="sr-only"> {render.esc(SEARCH_TIP)}'
+                                    '</span></span>', js_on_load=None)
+                            top_k = gr.Slider(1, 30, value=base.top_k, step=1, label="Number of sources",
+                                              info="How many passages are searched out for each question.",
+                                              elem_id="top-k")
+                            search_mode = gr.Radio(SEARCH_MODES, value=base.retrieval_mode, label="Search",
+                                                   elem_id="search-mode")
+                            answer_mode = gr.Radio(
+                                [(ANSWER_MODES[m], m) for m in modes],
+                                value=base.answer_mode if base.answer_mode in modes else "extractive",
+                                label="Answer", elem_id="answer-mode",
+                                info=None if len(modes) > 1 else
+                                "Language-model answers appear when RAG_LLM_MODEL_PATH or RAG_LLM_BASE_URL is set.")
 
-        with gr.Tab("Library", id="library") as library_tab:
-            library_html = gr.HTML(elem_id="library")
-            refresh_btn = gr.Button("Refresh", size="sm")
-            with gr.Row(equal_height=False):
-                with gr.Column():
-                    files = gr.File(label=f"Add articles ({', '.join(FILE_TYPES)}; up to {base.max_file_mb:g} MB each)",
-                                    file_count="multiple", file_types=FILE_TYPES, type="filepath", elem_id="upload")
-                    ingest_html = gr.HTML(elem_id="ingest-report")
-                with gr.Column():
-                    delete_pick = gr.Dropdown([], multiselect=True, label="Articles to delete", elem_id="delete-pick")
-                    delete_btn = gr.Button("Delete selected", variant="stop", elem_id="delete")
-                    delete_html = gr.HTML(elem_id="delete-report")
+                    with gr.Column(scale=3, min_width=420, elem_id="chat-col"):
+                        with gr.Column(elem_id="chat-scroll"):
+                            transcript = gr.HTML(render.transcript([]), elem_id="chatbot",
+                                                 js_on_load=_static("transcript.js"))
+                            live = gr.HTML("", elem_id="live", js_on_load=_static("live.js"))
+                        with gr.Row(visible=False, elem_id="edit-banner") as edit_banner:
+                            gr.HTML("<p>Editing your last question: change it and press Enter to ask it again "
+                                    "in its place.</p>", js_on_load=None)
+                            cancel_edit_btn = gr.Button("Cancel editing", size="sm", scale=0, elem_id="cancel-edit")
+                        with gr.Row(elem_id="ask-row"):
+                            question = gr.Textbox(elem_id="question", show_label=False, label="Your question",
+                                                  scale=5, lines=1, max_lines=4, autofocus=True,
+                                                  placeholder="Ask a question and press Enter…")
+                            ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                            stop_btn = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="stop",
+                                                 visible=False)
+                        with gr.Row(elem_id="examples"):
+                            example_btns = [gr.Button(q, size="sm", elem_classes=["example-q"]) for q in EXAMPLES]
+                    with gr.Column(scale=2, min_width=320, elem_id="article-col"):
+                        article = gr.HTML(render.EMPTY_ARTICLE, elem_id="article", js_on_load=_static("article.js"))
 
-        # -- wiring ----------------------------------------------------------------
-        chat_inputs = [turns, top_k, retrieval_mode, answer_mode]
-        chat_outputs = [chatbot, turns, sources, sources_html, source_pick, article_html, question]
-        question.submit(respond, [question, chatbot, *chat_inputs], chat_outputs, concurrency_id="chat")
-        ask_btn.click(respond, [question, chatbot, *chat_inputs], chat_outputs, concurrency_id="chat")
-        for btn in example_btns:
-            btn.click(respond, [btn, chatbot, *chat_inputs], chat_outputs, concurrency_id="chat")
-        new_btn.click(new_chat, None, chat_outputs, queue=False)
-        chatbot.clear(new_chat, None, chat_outputs, queue=False)
-        source_pick.change(open_source, [source_pick, sources], article_html, show_progress="hidden")
+            with gr.Tab("Library", id="library") as library_tab:
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        with gr.Row(elem_id="library-filters"):
+                            lib_sources = gr.Dropdown([], value=[], multiselect=True, label="Outlet",
+                                                      elem_id="lib-sources", scale=2)
+                            lib_from = gr.Textbox(label="From (YYYY-MM-DD)", max_lines=1, elem_id="lib-from", scale=1)
+                            lib_to = gr.Textbox(label="To (YYYY-MM-DD)", max_lines=1, elem_id="lib-to", scale=1)
+                        library_html = gr.HTML(elem_id="library", js_on_load=_static("library.js"))
+                        with gr.Column(visible=False, elem_id="delete-confirm") as confirm:
+                            confirm_text = gr.HTML(js_on_load=None)
+                            with gr.Row():
+                                delete_yes = gr.Button("Delete", variant="stop", size="sm", elem_id="delete-yes")
+                                delete_no = gr.Button("Cancel", size="sm", elem_id="delete-no")
+                        undo_btn = gr.Button("Undo delete", visible=False, elem_id="undo")
+                        report_html = gr.HTML(elem_id="ingest-report", js_on_load=None)
+                    with gr.Column(scale=2):
+                        files = gr.File(label=f"Add articles ({', '.join(FILE_TYPES)}; up to {base.max_file_mb:g} MB each)",
+                                        file_count="multiple", file_types=FILE_TYPES, type="filepath", elem_id="upload",
+                                        height=190)
+                        # Adding by URL comes with the news-sources work; its place on the page is here.
+                        gr.HTML(URL_SLOT, js_on_load=None)
+                        preview = gr.HTML(render.EMPTY_PREVIEW, elem_id="preview", js_on_load=None)
 
-        files.upload(upload, files, [ingest_html, library_html, delete_pick, files],
-                     concurrency_limit=1, concurrency_id="ingest")
-        delete_btn.click(delete, delete_pick, [delete_html, library_html, delete_pick],
-                         concurrency_limit=1, concurrency_id="ingest")
-        refresh_btn.click(library_outputs, None, [library_html, delete_pick], queue=False)
-        library_tab.select(library_outputs, None, [library_html, delete_pick], queue=False)
+        chat.v = ChatView(transcript=transcript, live=live, conv=conv, partial=partial, question=question,
+                          conv_list=conv_list, current=current, owner=owner, stop=stop_btn, ask=ask_btn,
+                          editing=editing, edit_banner=edit_banner, tools=tools, rename_box=rename_box,
+                          confirm=conv_confirm, article=article)
+        library.v = LibraryView(table=library_html, preview=preview, status=status_line, version=version,
+                                report=report_html, files=files, lib_sources=lib_sources, chat_sources=f_sources,
+                                chat_articles=f_articles, pending=pending, confirm=confirm, confirm_text=confirm_text,
+                                undo=undo, undo_btn=undo_btn, timer=timer)
 
-        timer.tick(tick, None, [status_line, timer, library_html, delete_pick], show_progress="hidden", queue=False)
-        demo.load(on_load, None, [status_line, timer, library_html, delete_pick], show_progress="hidden", queue=False)
+        # -- wiring: chat ------------------------------------------------------------
+        # The page shows its own progress (the answer being written), not Gradio's overlays.
+        hidden = {"queue": False, "show_progress": "hidden"}
+        answer_out = [transcript, live, conv, partial, question, conv_list, current, owner, stop_btn, ask_btn,
+                      editing, edit_banner, tools, rename_box, conv_confirm]
+        options = [top_k, search_mode, answer_mode, f_sources, f_from, f_to, f_articles]
+        quiet = {"concurrency_id": "chat", "show_progress": "hidden"}
+        asking = [
+            question.submit(chat.respond, [question, conv, owner, editing, *options], answer_out, **quiet),
+            ask_btn.click(chat.respond, [question, conv, owner, editing, *options], answer_out, **quiet),
+            transcript.retry(chat.regenerate, [conv, owner, *options], answer_out, **quiet),
+        ]
+        asking += [btn.click(chat.respond, [btn, conv, owner, no_edit, *options], answer_out, **quiet)
+                   for btn in example_btns]
+        stop_btn.click(chat.stop, [conv, partial, owner], answer_out, cancels=asking, **hidden)
+        transcript.select(chat.open_source, None, article, **hidden)
+        transcript.edit(chat.start_edit, conv, [question, editing, edit_banner], **hidden)
+        cancel_edit_btn.click(chat.cancel_edit, None, [question, editing, edit_banner], **hidden)
+        clear_filters.click(lambda: ([], "", "", []), None, [f_sources, f_from, f_to, f_articles], **hidden)
+
+        conv_out = [conv, transcript, live, partial, current, conv_list, tools, rename_box, conv_confirm,
+                    question, editing, edit_banner, article, stop_btn, ask_btn]
+        # Switching conversations abandons an answer still being written.
+        new_btn.click(chat.new_chat, owner, conv_out, cancels=asking, **hidden)
+        conv_list.select(chat.open_conversation, owner, conv_out, cancels=asking, **hidden)
+        rename_btn.click(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], **hidden)
+        rename_box.submit(chat.rename, [rename_box, conv, owner], [conv_list, rename_box], **hidden)
+        delete_conv_btn.click(chat.ask_delete, conv, conv_confirm, **hidden)
+        conv_no.click(chat.cancel_delete, None, conv_confirm, **hidden)
+        conv_yes.click(chat.delete, [conv, owner], conv_out, cancels=asking, **hidden)
+
+        # -- wiring: library and counts ------------------------------------------------
+        pickers = [lib_sources, lib_from, lib_to, f_sources, f_articles]
+        refresh_out = [status_line, version, library_html, lib_sources, f_sources, f_articles]
+        lib_out = [*refresh_out, report_html, files, preview, pending, confirm, confirm_text, undo, undo_btn]
+        ingest = {"concurrency_limit": 1, "concurrency_id": "ingest"}  # one writer at a time
+        # The report is the upload's first output (the API's answer); the views follow.
+        files.upload(library.upload, files, [report_html, files], api_name="upload", **ingest).then(
+            library.refresh, pickers, refresh_out, **hidden)
+        library_html.delete(library.ask_delete, None, [pending, confirm, confirm_text], **hidden)
+        delete_no.click(library.cancel_delete, None, [pending, confirm], **hidden)
+        delete_yes.click(library.delete, [pending, *pickers], lib_out, show_progress="minimal", **ingest)
+        undo_btn.click(library.undo, [undo, *pickers], lib_out, show_progress="minimal", **ingest)
+        library_html.select(library.preview, None, preview, **hidden)
+        table_filters = [lib_sources, lib_from, lib_to]
+        for box in (lib_from, lib_to):
+            box.submit(library.filter_table, table_filters, library_html, **hidden)
+            box.blur(library.filter_table, table_filters, library_html, **hidden)
+        lib_sources.change(library.filter_table, table_filters, library_html, **hidden)
+        library_tab.select(library.refresh, pickers, refresh_out, **hidden)
+        timer.tick(library.tick, [version, *pickers], [*refresh_out, timer], **hidden)
+
+        demo.load(chat.load, [owner, current], [owner, *conv_out], **hidden)
+        demo.load(library.refresh, pickers, refresh_out, **hidden)
     return demo
 
 
@@ -410,34 +273,3 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise RagError("--auth (or RAG_AUTH) must be USER:PASSWORD.")
     return user, password
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def main(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, *, engine: Engine | None = None) -> None:
-    """Start the app (blocks). ``auth`` is ``"user:password"``; binding beyond loopback without it warns."""
-    if engine is None:
-        from rag.settings import Settings
-
-        engine = Engine(Settings())
-    credentials = parse_auth(auth)
-    if credentials is None and not _is_loopback(host):
-        log.warning("serving on %s without --auth: anyone who can reach this address can read, ask and upload. "
-                    "Use --auth USER:PASSWORD (or RAG_AUTH).", host)
-    demo = build_app(engine)
-    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
-    log.info("starting the app on http://%s:%d", host, port)
-    demo.launch(
-        server_name=host, server_port=port, auth=credentials,
-        auth_message="article-rag: log in to continue." if credentials else None,
-        max_file_size=engine.settings.max_file_bytes, css=CSS,
-        theme=gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]),
-        ssr_mode=False, show_error=False, inbrowser=False, footer_links=[],
-    )

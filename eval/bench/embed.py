@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import BACKENDS, build_passages, load_corpus, load_queries, machine_line, make_embedder, rotated, timed, top_k
+from .common import build_passages, load_corpus, load_queries, machine_line, make_embedder, rotated, timed, top_k
 
 
 def cmd_embed(args: argparse.Namespace) -> dict:

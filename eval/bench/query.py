@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
-from .common import BACKENDS, BENCH, load_queries, machine_line, percentiles_ms
+from .common import BENCH, load_queries, machine_line, percentiles_ms
 
 
 def cmd_query(args: argparse.Namespace) -> dict:

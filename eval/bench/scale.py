@@ -98,7 +98,6 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np

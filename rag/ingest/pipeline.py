@@ -272,7 +272,8 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
                 f"No article with id {', '.join(missing)} in {root} (see `rag articles`)."
             )
         rows = {base.row_by_id[a] for a in article_ids}
-        removed = [base.meta_by_row[r] for r in rows]
+        # Text included, so a caller can put them back (undo) with ingest_articles.
+        removed = [base.article(base.meta_by_row[r].article_id) for r in sorted(rows)]
         keep = ~np.isin(base.passages["article_row"], list(rows))
         keep_units = ~np.isin(base.units["article_row"], list(rows))
         # Old unit index -> new unit index once the removed units are gone.

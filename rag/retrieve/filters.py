@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ..errors import RagError
+from ..types import Article
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,19 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not (self.article_ids or self.sources or self.date_from or self.date_to)
+
+    def matches(self, article: Article) -> bool:
+        """Whether one article passes, by the rule the retriever applies to its rows
+        (sources case-insensitively; with a date bound, undated articles are out)."""
+        if self.article_ids and article.article_id not in self.article_ids:
+            return False
+        if self.sources and (article.source or "").lower() not in {s.lower() for s in self.sources}:
+            return False
+        if self.date_from or self.date_to:
+            day = parse_day(article.published_at)
+            if day is None or (self.date_from and day < self.date_from) or (self.date_to and day > self.date_to):
+                return False
+        return True
 
 
 def parse_day(value: str | None) -> date | None:
