@@ -160,6 +160,12 @@ def _f1(pred: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def exact_match(prediction: str, answers: Iterable[str]) -> bool:
+    """SQuAD's exact match: the normalised prediction equals some normalised answer."""
+    pred = _squad_tokens(prediction)
+    return any(pred == _squad_tokens(a) for a in answers if a.strip())
+
+
 def token_f1(prediction: str, answers: Iterable[str]) -> float:
     """SQuAD-style token F1, the maximum over acceptable answers.
 
