@@ -177,6 +177,20 @@ def token_f1(prediction: str, answers: Iterable[str]) -> float:
     return max(_f1(pred, gold) for gold in golds)
 
 
+def conflict_shown(response: str, quotes: Iterable[str], answers: Iterable[str], conflicting: Iterable[str]) -> dict[str, bool]:
+    """For a question whose sources disagree: ``both_cited`` when the response shows a
+    gold value and a conflicting one and each is inside some cited quote; ``misled``
+    when it shows a conflicting value and no gold one."""
+    quotes = list(quotes)
+    answers, conflicting = [a for a in answers if a.strip()], [c for c in conflicting if c.strip()]
+    gold_shown = answer_correct(response, answers)
+    other_shown = answer_correct(response, conflicting)
+    gold_cited = any(answer_correct(q, answers) for q in quotes)
+    other_cited = any(answer_correct(q, conflicting) for q in quotes)
+    return {"both_cited": gold_shown and other_shown and gold_cited and other_cited,
+            "misled": other_shown and not gold_shown}
+
+
 # --------------------------------------------------------------------------- citations
 
 

@@ -12,7 +12,7 @@ own citation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +20,26 @@ from ..retrieve.features import SentenceFeatures
 from ..retrieve.params import SearchParams
 from ..settings import Settings
 from ..text.answer_kinds import answer_type, holds_answer_type
-from ..types import Citation, SearchHit
+from ..types import Citation, ConflictingValue, SearchHit, ShortAnswer
 from .abstain import ABSTAIN_TEXT
 from .citations import marker
+from .spans import SpanTagger, default_tagger, expected_kind
+from .values import Sentence, Value, conflicts, find_values, is_sound
+
+# Sentences whose spans are weighed for the short answer.
+VALUE_SENTENCES = 8
+
+
+@dataclass
+class Extracted:
+    """What the extractive answerer found (the chain wraps it in an :class:`~rag.types.Answer`)."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    conflict: bool = False
+    short_answer: ShortAnswer | None = None
+    conflicting: list[ConflictingValue] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -39,9 +56,6 @@ class Candidate:
     context_coverage: float = 0.0  # coverage counting the previous sentence too
 
 
-_FIGURE = re.compile(r"(?<![\[\w])(\d[\d,.]*(?:\s*[-–]\s*\d[\d,.]*)?)\s*(?:-|\s)?\s*(km|kilomet\w*|miles?|mi|metres|meters|m|%|percent|per cent|sq km|square kilomet\w*|ballistic missiles|drones|hours?|days?|weeks?|years?|billion|million|\$)?", re.I)
-
-
 _NUM_TOKEN = re.compile(r"(?<![\w\[])\d[\d,.]*\d|(?<![\w\[])\d")
 
 
@@ -50,26 +64,13 @@ def _numbers(text: str) -> set[str]:
 
 
 
-def _figures(text: str) -> frozenset[str]:
-    """Normalised numbers with their unit, used to notice articles that disagree."""
-    out = set()
-    for m in _FIGURE.finditer(text):
-        num = m.group(1).replace(",", "").rstrip(".")
-        if re.fullmatch(r"(19|20)\d\d", num):  # a year is not a measured figure
-            continue
-        unit = (m.group(2) or "").lower()
-        unit = {"kilometer": "km", "kilometre": "km", "kilometers": "km", "kilometres": "km", "mi": "miles", "mile": "miles"}.get(unit, unit)
-        if unit.startswith("kilomet"):
-            unit = "km"
-        out.add(f"{num} {unit}".strip())
-    return frozenset(out)
-
-
 class ExtractiveAnswerer:
     """Answers from the sentences of the retrieved passages, scored with the retriever's features."""
 
-    def __init__(self, features: SentenceFeatures, settings: Settings, params: SearchParams | None = None):
+    def __init__(self, features: SentenceFeatures, settings: Settings, params: SearchParams | None = None,
+                 tagger: SpanTagger | None = None):
         self.features = features
+        self.tagger = tagger or default_tagger()
         self.store = features.store
         self.settings = settings
         self.params = params or SearchParams.from_settings(settings)
@@ -128,42 +129,90 @@ class ExtractiveAnswerer:
         """
         return best.dense + 0.5 * (best.coverage + best.context_coverage) - best.penalty
 
-    def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> tuple[str, list[Citation], bool, bool]:
-        """Returns (text with markers, citations, abstained, conflict)."""
+    def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> Extracted:
+        """The answer: short answer first (factoid questions), then the cited sentences."""
         cands = self.candidates(question, qvec, hits)
         if not cands or self.confidence(question, cands[0]) < self.settings.abstain_threshold:
-            return ABSTAIN_TEXT, [], True, False
+            return Extracted(ABSTAIN_TEXT, [], True)
         kind = answer_type(question)
-        chosen, conflict = self._select(cands, kind)
+        short_kind = expected_kind(question)
+        pool = self._value_pool(cands, kind)
+        sentences = [self._sentence(c) for c in pool]
+        values = find_values(question, sentences, self.tagger, short_kind) if short_kind != "none" else []
+        disagreeing = conflicts(values, sentences, short_kind)
+        if disagreeing:
+            return self._compose_conflict(disagreeing, pool)
+        best_value = values[0] if values and is_sound(values[0]) else None
+        if best_value is not None:
+            # The sentence that holds the answer leads, whatever its rank among the topical ones.
+            lead = pool[best_value.best[0]]
+            cands = [lead] + [c for c in cands if c.unit != lead.unit]
+        chosen = self._select(cands, kind)
         text, citations = self._compose(chosen)
-        if conflict:
-            text = f"The articles differ: {text}"
-        return text, citations, False, conflict
+        short = self._short_answer(best_value, pool, citations, short_kind) if best_value is not None else None
+        if short is not None:
+            text = f"{short.text} — {text}"
+        return Extracted(text, citations, False, False, short)
 
-    def _select(self, cands: list[Candidate], kind: str) -> tuple[list[list[Candidate]], bool]:
+    def _sentence(self, c: Candidate) -> Sentence:
+        return Sentence(("unit", c.unit, c.start, c.end), c.text, c.start, c.hit.article.article_id, c.score)
+
+    def _value_pool(self, cands: list[Candidate], kind: str) -> list[Candidate]:
+        """The sentences whose spans may hold the short answer: the best few, each
+        extended by its next sentence when that one holds the asked kind."""
+        best = cands[0].score
+        pool = [c for c in cands[:VALUE_SENTENCES] if c.score >= best - 2 * self.settings.answer_margin and not c.penalty]
+        return [self._with_next_sentence(c, kind) for c in (pool or cands[:1])]
+
+    def _short_answer(self, value: Value, pool: list[Candidate], citations: list[Citation], kind: str) -> ShortAnswer | None:
+        """The value as a verbatim span of a cited quote (the first citation whose quote holds it)."""
+        members = [value.best] + [(i, sp) for i, sp, _ in value.members]
+        for i, span in members:
+            c = pool[i]
+            start, end = c.start + span.start, c.start + span.end
+            for cit in citations:
+                if cit.article_id == c.hit.article.article_id and cit.start <= start and end <= cit.end:
+                    return ShortAnswer(span.text, cit.n, start, end, kind)
+        return None
+
+    def _compose_conflict(self, values: list[Value], pool: list[Candidate]) -> Extracted:
+        """Every value with its outlet and marker: "BBC: 2,500 km [1] · The Moscow Times: 1,600 km [2]"."""
+        citations: list[Citation] = []
+        sentences: list[str] = []
+        parts: list[str] = []
+        conflicting: list[ConflictingValue] = []
+        for v in values:
+            ns, sources, dates = [], [], []
+            seen_articles: set[str] = set()
+            for i, _, _ in sorted(v.members, key=lambda m: -m[2]):
+                c = pool[i]
+                a = c.hit.article
+                if a.article_id in seen_articles or len(ns) == 3:
+                    continue
+                seen_articles.add(a.article_id)
+                n = len(citations) + 1
+                citations.append(self._citation(n, c))
+                sentences.append(f"{' '.join(c.text.split())} {marker(n)}")
+                ns.append(n)
+                sources.append(a.source or a.title)
+                if a.published_at:
+                    dates.append(a.published_at)
+            conflicting.append(ConflictingValue(v.text, ns, sources, min(dates) if dates else None))
+            parts.append(f"{', '.join(dict.fromkeys(sources))}: {v.text} {''.join(marker(n) for n in ns)}")
+        text = "The sources differ: " + " · ".join(parts) + ". " + " ".join(sentences)
+        return Extracted(text, citations, False, True, None, conflicting)
+
+    def _citation(self, n: int, c: Candidate) -> Citation:
+        a = c.hit.article
+        return Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
+                        c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end)
+
+    def _select(self, cands: list[Candidate], kind: str) -> list[list[Candidate]]:
         """Groups of sentences to show; each group is one sentence plus repeats of it."""
         best = self._with_next_sentence(cands[0], kind)
         margin = self.settings.answer_margin
         pool = [c for c in cands[1:20] if c.score >= best.score - margin and not c.penalty]
-        conflict = False
         groups: list[list[Candidate]] = [[best]]
-        if kind in ("distance", "quantity", "time"):
-            figs = {best.hit.article.article_id: _figures(best.text)}
-            # Disagreeing figures may score a little lower (other wording): wider margin.
-            wide = [c for c in cands[1:20] if c.score >= best.score - 2 * margin and not c.penalty]
-            for c in wide:
-                f = _figures(c.text)
-                aid = c.hit.article.article_id
-                if f and aid not in figs and holds_answer_type(c.text, kind) and all(f != g for g in figs.values() if g):
-                    if any(f & g for g in figs.values()):
-                        continue  # shares a figure: agreement, not conflict
-                    figs[aid] = f
-                    groups.append([c])
-                    if len(groups) == 3:
-                        break
-            conflict = len(groups) > 1 and bool(figs[best.hit.article.article_id])
-            if conflict:
-                return groups, True
         for c in pool:
             if len(groups) == 3:
                 break
@@ -174,7 +223,7 @@ class ExtractiveAnswerer:
                 continue
             if c.score >= best.score - margin / 2:
                 groups.append([c])
-        return groups, conflict
+        return groups
 
     def _with_next_sentence(self, c: Candidate, kind: str) -> Candidate:
         """Extend a sentence that sets up the answer with the next one that holds it.
@@ -210,11 +259,7 @@ class ExtractiveAnswerer:
             markers = []
             for c in group:
                 n = len(citations) + 1
-                a = c.hit.article
-                citations.append(
-                    Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
-                             c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end)
-                )
+                citations.append(self._citation(n, c))
                 markers.append(marker(n))
             parts.append(f"{' '.join(group[0].text.split())} {''.join(markers)}")
         return " ".join(parts), citations

@@ -348,8 +348,9 @@ def normalise_value(text: str) -> str:
     return " ".join(w for w in t.split() if w not in ("a", "an", "the"))
 
 
-def same_value(a: str, b: str) -> bool:
-    """Two values agree: equal once normalised, or one holds the other whole ("Budapest" / "Hungary's capital, Budapest")."""
+def same_value(a: str, b: str, *, max_extra_words: int = 3) -> bool:
+    """Two values agree: equal once normalised, or one holds the other whole with at
+    most ``max_extra_words`` more words ("Budapest" / "Hungary's capital, Budapest")."""
     x, y = normalise_value(a), normalise_value(b)
     if not x or not y:
         return False
@@ -361,4 +362,6 @@ def same_value(a: str, b: str) -> bool:
     xs, ys = x.split(), y.split()
     short, long_ = (xs, ys) if len(xs) <= len(ys) else (ys, xs)
     n = len(short)
+    if len(long_) - n > max_extra_words:
+        return False
     return any(long_[i:i + n] == short for i in range(len(long_) - n + 1))

@@ -1,0 +1,140 @@
+"""The values the evidence sentences give for what was asked: the short answer and conflicts.
+
+Each candidate sentence's spans are scored by the span model (:mod:`.spans`);
+spans that name the same value (:func:`.spans.same_value`) are grouped across
+sentences. A group's strength is its best span's score plus a bonus per further
+article that gives the same value: agreement across articles counts for more.
+The strongest group is the short answer. Another group counts as a disagreement
+only when it is nearly as strong, comes from other articles, is of the asked kind,
+and none of its articles also gives the first value (an article listing both is
+not in conflict with itself); copies of one statement share their value, so they
+agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .spans import (
+    SpanCandidate,
+    SpanTagger,
+    TaggedSentence,
+    expected_kind,
+    normalise_value,
+    probability,
+    question_stems,
+    same_value,
+    sentence_features,
+    span_score,
+)
+
+# A span must be at least this likely (span model) to be shown as the short answer.
+MIN_SHORT_PROBABILITY = 0.12
+# Log-odds added per further article giving the same value.
+AGREEMENT_BONUS = 0.6
+# Weight of the sentence's own score (question match) in a span's score.
+SENTENCE_WEIGHT = 3.0
+# A competing value is a conflict only when its span is this likely and its
+# sentence this close to the best one's score.
+CONFLICT_PROBABILITY = 0.3
+CONFLICT_MARGIN = 1.2  # in combined log-odds
+
+
+@dataclass
+class Sentence:
+    """An evidence sentence offered to the value finder (offsets in its article)."""
+
+    key: object  # cache key for tagging (the unit id)
+    text: str
+    start: int
+    article_id: str
+    score: float  # the answerer's sentence score
+
+
+@dataclass
+class Value:
+    """One value and every sentence giving it."""
+
+    text: str
+    kind: str
+    score: float  # combined log-odds of its best span, plus agreement
+    best: tuple[int, SpanCandidate]  # (sentence index, span)
+    members: list[tuple[int, SpanCandidate, float]] = field(default_factory=list)  # (sentence, span, score)
+
+    @property
+    def articles(self) -> set[str]:
+        return {self._articles[i] for i, _, _ in self.members}
+
+    _articles: list[str] = field(default_factory=list, repr=False)
+
+
+def find_values(question: str, sentences: list[Sentence], tagger: SpanTagger, kind: str | None = None) -> list[Value]:
+    """Values of the asked kind in ``sentences``, strongest first ([] when the question wants none)."""
+    kind = kind or expected_kind(question)
+    if kind == "none" or not sentences:
+        return []
+    tagged: list[TaggedSentence] = tagger.tag_many([(s.key, s.text) for s in sentences])
+    qs = question_stems(question)
+    top = max(s.score for s in sentences)
+    articles = [s.article_id for s in sentences]
+    values: list[Value] = []
+    for i, (s, tg) in enumerate(zip(sentences, tagged)):
+        feats = sentence_features(tg, kind, qs)
+        for span, f in zip(tg.spans, feats):
+            if f["overlap"] >= 0.99:
+                continue  # a span made of the question's own words answers nothing
+            logit = span_score(f) + SENTENCE_WEIGHT * (s.score - top)
+            v = next((v for v in values if same_value(v.text, span.text)), None)
+            if v is None:
+                v = Value(span.text, span.kind, logit, (i, span), _articles=articles)
+                values.append(v)
+            elif logit > best_logit(v):
+                v.best, v.text, v.kind = (i, span), span.text, span.kind
+            v.members.append((i, span, logit))
+    for v in values:
+        best_per_article: dict[str, float] = {}
+        for i, _, logit in v.members:
+            a = articles[i]
+            best_per_article[a] = max(best_per_article.get(a, -1e9), logit)
+        v.score = max(best_per_article.values()) + AGREEMENT_BONUS * (len(best_per_article) - 1)
+    values.sort(key=lambda v: v.score, reverse=True)
+    return values
+
+
+def best_logit(v: Value) -> float:
+    return max(m[2] for m in v.members)
+
+
+def is_sound(v: Value) -> bool:
+    return probability(best_logit(v)) >= MIN_SHORT_PROBABILITY
+
+
+def conflicts(values: list[Value], sentences: list[Sentence], kind: str) -> list[Value]:
+    """The values that disagree with the strongest one ([] when the sources agree).
+
+    Returns the strongest value followed by each disagreeing one, or [] if none.
+    """
+    if len(values) < 2 or kind in ("none", "thing"):
+        return []
+    first = values[0]
+    if not is_sound(first):
+        return []
+    first_articles = first.articles
+    out = [first]
+    for v in values[1:4]:
+        if v.kind != first.kind and not (v.kind in _NUMERIC and first.kind in _NUMERIC):
+            continue
+        if probability(best_logit(v)) < CONFLICT_PROBABILITY or first.score - v.score > CONFLICT_MARGIN:
+            continue
+        arts = v.articles
+        if arts & first_articles:
+            continue  # an article giving both values does not contradict itself
+        if any(normalise_value(v.text) in normalise_value(sentences[i].text) for i, _, _ in first.members):
+            continue
+        if any(same_value(v.text, o.text) for o in out):
+            continue
+        out.append(v)
+    return out if len(out) > 1 else []
+
+
+_NUMERIC = {"number", "money", "percent", "distance"}
