@@ -476,7 +476,7 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
             records.append(_record(q, None, article_text, error=str(exc)))
             histories[q.id] = history
             continue
-        histories[q.id] = history + [Turn(q.question, answer.answer, answer.query)]
+        histories[q.id] = history + [Turn(q.question, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None)]
         records.append(_record(q, answer, article_text))
     return records
 
@@ -556,6 +556,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
     ]
     rec["short_answer"] = answer.short_answer.__dict__ if answer.short_answer else None
     rec["conflicting"] = [v.__dict__ for v in answer.conflicting]
+    rec["confidence"] = None if answer.confidence is None else round(float(answer.confidence), 4)
     if q.answerable and q.answers:
         short = answer.short_answer.text if answer.short_answer and not answer.abstained else ""
         rec["short_em"] = exact_match(short, q.answers)

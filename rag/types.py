@@ -102,6 +102,7 @@ class Turn:
     question: str
     answer: str
     query: str | None = None  # the standalone question it was rewritten to, if any
+    short_answer: str | None = None  # the answer's short answer, what a follow-up's "there" or "he" often means
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class Answer:
     conflict: bool = False  # the articles disagree on what was asked
     short_answer: ShortAnswer | None = None  # factoid questions: the answer itself, cited
     conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
+    confidence: float | None = None  # extractive: the evidence strength compared with the abstention threshold
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -27,7 +27,11 @@ from .spans import SpanTagger, default_tagger, expected_kind
 from .values import Sentence, Value, conflicts, find_values, is_sound
 
 # Sentences whose spans are weighed for the short answer.
-VALUE_SENTENCES = 8
+VALUE_SENTENCES = 5
+# Sentences of further articles weighed for a rival value.
+EXTRA_ARTICLES = 2
+# A quote that starts by pointing back ("He said ...") is shown with the sentence before it.
+_POINTS_BACK = re.compile(r"^[\"“‘']?(He|She|They|It|His|Her|Their|Its|This|These|Those)\b")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Extracted:
     conflict: bool = False
     short_answer: ShortAnswer | None = None
     conflicting: list[ConflictingValue] = field(default_factory=list)
+    confidence: float | None = None  # evidence strength the abstention threshold is compared with
 
 
 @dataclass(frozen=True)
@@ -132,14 +137,20 @@ class ExtractiveAnswerer:
     def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> Extracted:
         """The answer: short answer first (factoid questions), then the cited sentences."""
         cands = self.candidates(question, qvec, hits)
-        if not cands or self.confidence(question, cands[0]) < self.settings.abstain_threshold:
-            return Extracted(ABSTAIN_TEXT, [], True)
+        confidence = self.confidence(question, cands[0]) if cands else None
+        if confidence is None or confidence < self.settings.abstain_threshold:
+            return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence)
+        found = self._answer(question, cands)
+        found.confidence = confidence
+        return found
+
+    def _answer(self, question: str, cands: list[Candidate]) -> Extracted:
         kind = answer_type(question)
         short_kind = expected_kind(question)
         pool = self._value_pool(cands, kind)
         sentences = [self._sentence(c) for c in pool]
         values = find_values(question, sentences, self.tagger, short_kind) if short_kind != "none" else []
-        disagreeing = conflicts(values, sentences, short_kind)
+        disagreeing = conflicts(values, sentences, short_kind, self._article_text)
         if disagreeing:
             return self._compose_conflict(disagreeing, pool)
         best_value = values[0] if values and is_sound(values[0]) else None
@@ -154,14 +165,40 @@ class ExtractiveAnswerer:
             text = f"{short.text} — {text}"
         return Extracted(text, citations, False, False, short)
 
+    def _article_text(self, article_id: str) -> str:
+        return self.store.article_text(self.store.row_by_id[article_id])
+
     def _sentence(self, c: Candidate) -> Sentence:
-        return Sentence(("unit", c.unit, c.start, c.end), c.text, c.start, c.hit.article.article_id, c.score)
+        return Sentence(("unit", c.unit, c.start, c.end), c.text, c.start, c.hit.article.article_id, c.score,
+                        c.context_coverage)
 
     def _value_pool(self, cands: list[Candidate], kind: str) -> list[Candidate]:
         """The sentences whose spans may hold the short answer: the best few, each
         extended by its next sentence when that one holds the asked kind."""
         best = cands[0].score
-        pool = [c for c in cands[:VALUE_SENTENCES] if c.score >= best - 2 * self.settings.answer_margin and not c.penalty]
+        pool: list[Candidate] = []
+        per_article: dict[str, int] = {}
+        for c in cands[:4 * VALUE_SENTENCES]:
+            if len(pool) == VALUE_SENTENCES or c.score < best - 2 * self.settings.answer_margin:
+                break
+            aid = c.hit.article.article_id
+            # At most two per article, so each article's value (a rival figure) gets a say.
+            if c.penalty or per_article.get(aid, 0) >= 2:
+                continue
+            per_article[aid] = per_article.get(aid, 0) + 1
+            pool.append(c)
+        # Each other article's best sentence that can hold the asked kind, further
+        # down: a rival value ("1,250-2,500km") is often worded away from the question.
+        extra = 0
+        for c in cands[: 8 * VALUE_SENTENCES]:
+            if extra == EXTRA_ARTICLES or c.score < best - 4 * self.settings.answer_margin:
+                break
+            aid = c.hit.article.article_id
+            if aid in per_article or c.penalty or kind == "other" or not holds_answer_type(c.text, kind):
+                continue
+            per_article[aid] = 1
+            pool.append(c)
+            extra += 1
         return [self._with_next_sentence(c, kind) for c in (pool or cands[:1])]
 
     def _short_answer(self, value: Value, pool: list[Candidate], citations: list[Citation], kind: str) -> ShortAnswer | None:
@@ -190,6 +227,7 @@ class ExtractiveAnswerer:
                 if a.article_id in seen_articles or len(ns) == 3:
                     continue
                 seen_articles.add(a.article_id)
+                c = self._readable(c)
                 n = len(citations) + 1
                 citations.append(self._citation(n, c))
                 sentences.append(f"{' '.join(c.text.split())} {marker(n)}")
@@ -252,9 +290,25 @@ class ExtractiveAnswerer:
         ta, tb = self.features.unit_terms(a.unit), self.features.unit_terms(b.unit)
         return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.6
 
+    def _readable(self, c: Candidate) -> Candidate:
+        """``c`` with the sentence before it when it opens with a pronoun ("He said ...")."""
+        if not _POINTS_BACK.match(c.text):
+            return c
+        prev = c.unit - 1
+        units = self.store.units
+        row = int(units["article_row"][c.unit])
+        if prev < 0 or int(units["article_row"][prev]) != row:
+            return c
+        start = int(units["start"][prev])
+        text = self.store.article_text(row)[start : c.end]
+        if len(text) > 700:
+            return c
+        return Candidate(c.unit, c.score, c.dense, c.coverage, c.hit, start, c.end, text, c.penalty, c.context_coverage)
+
     def _compose(self, groups: list[list[Candidate]]) -> tuple[str, list[Citation]]:
         citations: list[Citation] = []
         parts: list[str] = []
+        groups = [[self._readable(c) for c in g] for g in groups]
         for group in groups:
             markers = []
             for c in group:

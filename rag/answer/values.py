@@ -13,7 +13,9 @@ agree.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .spans import (
     SpanCandidate,
@@ -33,10 +35,10 @@ MIN_SHORT_PROBABILITY = 0.12
 # Log-odds added per further article giving the same value.
 AGREEMENT_BONUS = 0.6
 # Weight of the sentence's own score (question match) in a span's score.
-SENTENCE_WEIGHT = 3.0
-# A competing value is a conflict only when its span is this likely and its
-# sentence this close to the best one's score.
-CONFLICT_PROBABILITY = 0.3
+SENTENCE_WEIGHT = 6.0
+# A competing value is a conflict only when its span is this likely and this close
+# to the first value's score (see conflicts() for the rest).
+CONFLICT_PROBABILITY = 0.35
 CONFLICT_MARGIN = 1.2  # in combined log-odds
 
 
@@ -49,6 +51,7 @@ class Sentence:
     start: int
     article_id: str
     score: float  # the answerer's sentence score
+    coverage: float = 1.0  # share of the question's words it holds (with its predecessor)
 
 
 @dataclass
@@ -109,32 +112,62 @@ def is_sound(v: Value) -> bool:
     return probability(best_logit(v)) >= MIN_SHORT_PROBABILITY
 
 
-def conflicts(values: list[Value], sentences: list[Sentence], kind: str) -> list[Value]:
-    """The values that disagree with the strongest one ([] when the sources agree).
+def conflicts(values: list[Value], sentences: list[Sentence], kind: str,
+              article_text: Callable[[str], str]) -> list[Value]:
+    """The strongest value followed by each value that disagrees with it ([] when the sources agree).
 
-    Returns the strongest value followed by each disagreeing one, or [] if none.
+    A rival value must be the best value its article gives, nearly as strong as the
+    first, of the same kind, and neither side's articles may mention the other's
+    value anywhere (an article that names Budapest is not contradicting Budapest,
+    whatever else its sentences name).
     """
     if len(values) < 2 or kind in ("none", "thing"):
         return []
     first = values[0]
     if not is_sound(first):
         return []
-    first_articles = first.articles
+    best_of_article: dict[str, Value] = {}
+    for v in values:  # strongest first
+        for i, _, _ in v.members:
+            best_of_article.setdefault(sentences[i].article_id, v)
+    taken = set(first.articles)
     out = [first]
-    for v in values[1:4]:
+    for v in values[1:6]:
         if v.kind != first.kind and not (v.kind in _NUMERIC and first.kind in _NUMERIC):
             continue
         if probability(best_logit(v)) < CONFLICT_PROBABILITY or first.score - v.score > CONFLICT_MARGIN:
             continue
-        arts = v.articles
-        if arts & first_articles:
-            continue  # an article giving both values does not contradict itself
-        if any(normalise_value(v.text) in normalise_value(sentences[i].text) for i, _, _ in first.members):
+        arts = v.articles - taken
+        arts = {a for a in arts if best_of_article.get(a) is v}
+        if not arts:
+            continue  # its articles give the first value too, or prefer another
+        if any(mentions(article_text(a), o.text) for a in arts for o in out):
             continue
-        if any(same_value(v.text, o.text) for o in out):
+        if any(mentions(article_text(a), v.text) for o in out for a in o.articles):
             continue
         out.append(v)
+        taken |= v.articles
     return out if len(out) > 1 else []
+
+
+_FIGURE_GROUP = re.compile(r"\d[\d,.]*(?:\s*(?:–|-|to)\s*\d[\d,.]*)*")
+
+
+def _figure_groups(text: str) -> list[list[str]]:
+    return [re.findall(r"\d+(?:\.\d+)?", m.group(0).replace(",", "")) for m in _FIGURE_GROUP.finditer(text)]
+
+
+def mentions(text: str, value: str) -> bool:
+    """``text`` names ``value``: the same figures as one group ("1,250–2,500 km" does not
+    name "2,500 km"), or the value's words in a row."""
+    figures = _figure_groups(value)
+    if figures:
+        return figures[0] in _figure_groups(text)
+    words = normalise_value(value).split()
+    if not words:
+        return False
+    pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)"
+    return re.search(pattern, normalise_value(text)) is not None
 
 
 _NUMERIC = {"number", "money", "percent", "distance"}
