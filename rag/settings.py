@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     # Answering
     abstain_threshold: float = 0.95  # see ExtractiveAnswerer.confidence
+    # Questions answered per outlet or clue: mean over the sides of similarity + clue coverage.
+    multi_abstain_threshold: float = 0.9
     answer_margin: float = 0.25  # extra sentences must score within this of the best
     duplicate_similarity: float = 0.85  # sentences this similar say the same thing
     answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"

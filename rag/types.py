@@ -190,6 +190,7 @@ class Answer:
     short_answer: ShortAnswer | None = None  # factoid questions: the answer itself, cited
     conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
     confidence: float | None = None  # extractive: the evidence strength compared with the abstention threshold
+    multi_article: bool = False  # extractive: answered with one sentence per outlet or clue, side by side
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

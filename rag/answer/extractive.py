@@ -23,13 +23,18 @@ from ..text.answer_kinds import answer_type, holds_answer_type
 from ..types import Citation, ConflictingValue, SearchHit, ShortAnswer
 from .abstain import ABSTAIN_TEXT
 from .citations import marker
+from ..retrieve.query import QueryAnalyzer, question_clauses
+from .multi import Dated, asks_order, day_of, order_answer
 from .spans import SpanTagger, default_tagger, expected_kind
 from .values import Sentence, Value, conflicts, find_values, is_sound
 
 # Sentences whose spans are weighed for the short answer.
-VALUE_SENTENCES = 5
+VALUE_SENTENCES = 4
+# Multi-article questions: sentences searched for each outlet or clue, and at most this many sides.
+MULTI_CANDIDATES = 60
+MAX_SIDES = 4
 # Sentences of further articles weighed for a rival value.
-EXTRA_ARTICLES = 2
+EXTRA_ARTICLES = 1
 # A quote that starts by pointing back ("He said ...") is shown with the sentence before it.
 _POINTS_BACK = re.compile(r"^[\"“‘']?(He|She|They|It|His|Her|Their|Its|This|These|Those)\b")
 
@@ -45,6 +50,7 @@ class Extracted:
     short_answer: ShortAnswer | None = None
     conflicting: list[ConflictingValue] = field(default_factory=list)
     confidence: float | None = None  # evidence strength the abstention threshold is compared with
+    multi_article: bool = False  # answered per outlet or clue (confidence on that scale)
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,9 @@ class ExtractiveAnswerer:
     """Answers from the sentences of the retrieved passages, scored with the retriever's features."""
 
     def __init__(self, features: SentenceFeatures, settings: Settings, params: SearchParams | None = None,
-                 tagger: SpanTagger | None = None):
+                 tagger: SpanTagger | None = None, analyzer: QueryAnalyzer | None = None):
         self.features = features
+        self.analyzer = analyzer  # the outlets of this index, to answer per outlet
         self.tagger = tagger or default_tagger()
         self.store = features.store
         self.settings = settings
@@ -137,11 +144,24 @@ class ExtractiveAnswerer:
     def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> Extracted:
         """The answer: short answer first (factoid questions), then the cited sentences."""
         cands = self.candidates(question, qvec, hits)
-        confidence = self.confidence(question, cands[0]) if cands else None
-        if confidence is None or confidence < self.settings.abstain_threshold:
-            return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence)
-        found = self._answer(question, cands)
-        found.confidence = confidence
+        if not cands:
+            return Extracted(ABSTAIN_TEXT, [], True)
+        outlets = self.analyzer.sources_in(question) if self.analyzer is not None else []
+        sides = self._sides(question, cands, outlets)
+        if len(sides) >= 2:
+            # Several clues or outlets: the evidence is as strong as each side's sentence
+            # is for its own clue (a sentence covers a small share of the whole question).
+            confidence = float(np.mean([c.dense + cov for _, c, cov in sides]))
+            threshold = self.settings.multi_abstain_threshold
+        else:
+            confidence, threshold = self.confidence(question, cands[0]), self.settings.abstain_threshold
+        if confidence < threshold:
+            return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence, multi_article=len(sides) >= 2)
+        if len(sides) >= 2:
+            found = self._answer_sides(question, cands, sides, outlets)
+        else:
+            found = self._answer(question, cands)
+        found.confidence, found.multi_article = confidence, len(sides) >= 2
         return found
 
     def _answer(self, question: str, cands: list[Candidate]) -> Extracted:
@@ -161,6 +181,78 @@ class ExtractiveAnswerer:
         chosen = self._select(cands, kind)
         text, citations = self._compose(chosen)
         short = self._short_answer(best_value, pool, citations, short_kind) if best_value is not None else None
+        if short is not None:
+            text = f"{short.text} — {text}"
+        return Extracted(text, citations, False, False, short)
+
+    def _sides(self, question: str, cands: list[Candidate], outlets: list[str]) -> list[tuple[str, Candidate, float]]:
+        """One sentence per outlet the question names, or else per clue it strings
+        together: ``(label, sentence, its share of the question's or its clue's words)``."""
+        # Dates a question names are publication days here, not figures a sentence must hold.
+        top = [c for c in cands[:MULTI_CANDIDATES] if c.penalty < 0.5]
+        sides: list[tuple[str, Candidate, float]] = []
+        used: set[int] = set()
+        if len(outlets) >= 2 or (outlets and question_clauses(question)):
+            for name in outlets:
+                sources = set(self.analyzer.sources_named(name))
+                c = next((c for c in top if (c.hit.article.source or "").lower() in sources and c.unit not in used), None)
+                if c is not None:
+                    used.add(c.unit)
+                    sides.append((c.hit.article.source or name, c, c.context_coverage))
+            if len(sides) >= 2:
+                return sides
+            sides, used = [], set()
+        clauses = question_clauses(question)
+        if len(clauses) < 2 or not top:
+            return []
+        units = np.array([c.unit for c in top])
+        articles_used: set[str] = set()
+        for clause in clauses[:MAX_SIDES]:
+            cov = self.features.coverage(clause, units)
+            order = np.argsort(-(cov + 0.5 * np.array([c.dense for c in top])))
+            # Prefer an article not shown yet: each clue is usually another article's.
+            pick = next((top[i] for i in order if top[i].unit not in used and top[i].hit.article.article_id not in articles_used), None)
+            if pick is None or cov[top.index(pick)] == 0:
+                continue
+            used.add(pick.unit)
+            articles_used.add(pick.hit.article.article_id)
+            sides.append((pick.hit.article.source or pick.hit.article.title, pick, float(cov[top.index(pick)])))
+        return sides
+
+    def _answer_sides(self, question: str, cands: list[Candidate], sides: list[tuple[str, Candidate, float]],
+                      outlets: list[str]) -> Extracted:
+        """One cited sentence per outlet or clue, side by side; the entity they agree on
+        first; for "did X report before Y?", which came first by the articles' dates."""
+        kind, short_kind = answer_type(question), expected_kind(question)
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for label, c, _ in sides:
+            c = self._readable(c)
+            n = len(citations) + 1
+            citations.append(self._citation(n, c))
+            parts.append(f"{label}: {' '.join(c.text.split())} {marker(n)}")
+        text = " · ".join(parts)
+        if asks_order(question, outlets) and len(sides) >= 2:
+            (o1, c1, _), (o2, c2, _) = sides[0], sides[1]
+            said = order_answer(question, Dated(o1, 1, day_of(c1.hit.article.published_at)),
+                                Dated(o2, 2, day_of(c2.hit.article.published_at)))
+            if said:
+                return Extracted(f"{said} {text}", citations, False)
+        short = None
+        if short_kind != "none":
+            shown = {c.unit for _, c, _ in sides}
+            pool = [c for _, c, _ in sides] + [c for c in self._value_pool(cands, kind)[:3] if c.unit not in shown]
+            values = find_values(question, [self._sentence(c) for c in pool], self.tagger, short_kind)
+            # An entity question: the value most articles give among the clues' sentences.
+            if values and is_sound(values[0]):
+                short = self._short_answer(values[0], pool, citations, short_kind)
+                if short is None:  # held by a sentence not shown yet: show it too
+                    i = values[0].best[0]
+                    c = self._readable(pool[i])
+                    n = len(citations) + 1
+                    citations.append(self._citation(n, c))
+                    text += f" · {c.hit.article.source or c.hit.article.title}: {' '.join(c.text.split())} {marker(n)}"
+                    short = self._short_answer(values[0], pool, citations, short_kind)
         if short is not None:
             text = f"{short.text} — {text}"
         return Extracted(text, citations, False, False, short)
