@@ -261,7 +261,7 @@ class ExtractiveAnswerer:
         return self.store.article_text(self.store.row_by_id[article_id])
 
     def _sentence(self, c: Candidate) -> Sentence:
-        return Sentence(("unit", c.unit, c.start, c.end), c.text, c.start, c.hit.article.article_id, c.score,
+        return Sentence(("text", c.text), c.text, c.start, c.hit.article.article_id, c.score,
                         c.context_coverage)
 
     def _value_pool(self, cands: list[Candidate], kind: str) -> list[Candidate]:
@@ -270,8 +270,9 @@ class ExtractiveAnswerer:
         best = cands[0].score
         pool: list[Candidate] = []
         per_article: dict[str, int] = {}
-        for c in cands[:4 * VALUE_SENTENCES]:
-            if len(pool) == VALUE_SENTENCES or c.score < best - 2 * self.settings.answer_margin:
+        texts: set[str] = set()
+        for c in cands[:8 * VALUE_SENTENCES]:
+            if len(texts) == VALUE_SENTENCES or c.score < best - 2 * self.settings.answer_margin:
                 break
             aid = c.hit.article.article_id
             # At most two per article, so each article's value (a rival figure) gets a say.
@@ -279,6 +280,8 @@ class ExtractiveAnswerer:
                 continue
             per_article[aid] = per_article.get(aid, 0) + 1
             pool.append(c)
+            # Copies of one statement in several articles take one place (and are tagged once).
+            texts.add(c.text)
         # Each other article's best sentence that can hold the asked kind, further
         # down: a rival value ("1,250-2,500km") is often worded away from the question.
         extra = 0

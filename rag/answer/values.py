@@ -80,12 +80,19 @@ def find_values(question: str, sentences: list[Sentence], tagger: SpanTagger, ki
     qs = question_stems(question)
     top = max(s.score for s in sentences)
     articles = [s.article_id for s in sentences]
+    # A question asking for a person, place, date, figure... is answered by a span of
+    # that kind when the sentences hold one: a topical noun phrase ("the harbour") is
+    # no answer to "which firm". Other spans compete only when none fits.
+    typed = kind not in ("thing", "name")
+    feats_of = [sentence_features(tg, kind, qs) for tg in tagged]
+    fits = typed and any(f["kind_exact"] or f["kind_partial"] >= 0.5 for fs in feats_of for f in fs)
     values: list[Value] = []
     for i, (s, tg) in enumerate(zip(sentences, tagged)):
-        feats = sentence_features(tg, kind, qs)
-        for span, f in zip(tg.spans, feats):
+        for span, f in zip(tg.spans, feats_of[i]):
             if f["overlap"] >= 0.99:
                 continue  # a span made of the question's own words answers nothing
+            if fits and not (f["kind_exact"] or f["kind_partial"] >= 0.5):
+                continue
             logit = span_score(f) + SENTENCE_WEIGHT * (s.score - top)
             v = next((v for v in values if same_value(v.text, span.text)), None)
             if v is None:
@@ -133,7 +140,7 @@ def conflicts(values: list[Value], sentences: list[Sentence], kind: str,
     taken = set(first.articles)
     out = [first]
     for v in values[1:6]:
-        if v.kind != first.kind and not (v.kind in _NUMERIC and first.kind in _NUMERIC):
+        if v.kind != first.kind and not any(v.kind in g and first.kind in g for g in _SAME_SLOT):
             continue
         if probability(best_logit(v)) < CONFLICT_PROBABILITY or first.score - v.score > CONFLICT_MARGIN:
             continue
@@ -171,3 +178,5 @@ def mentions(text: str, value: str) -> bool:
 
 
 _NUMERIC = {"number", "money", "percent", "distance"}
+# Kinds one slot may be filled with in different articles (the tagger confuses them too).
+_SAME_SLOT = (_NUMERIC, {"person", "organisation", "name"}, {"place", "organisation"})
