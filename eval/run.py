@@ -558,6 +558,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
     rec["conflicting"] = [v.__dict__ for v in answer.conflicting]
     rec["confidence"] = None if answer.confidence is None else round(float(answer.confidence), 4)
     rec["multi_article"] = answer.multi_article
+    rec["evidence_features"] = {k: round(float(v), 5) for k, v in answer.evidence.items()}
     if q.answerable and q.answers:
         short = answer.short_answer.text if answer.short_answer and not answer.abstained else ""
         rec["short_em"] = exact_match(short, q.answers)

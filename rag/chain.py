@@ -124,7 +124,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
         found = answerer.answer(state["query"], qvec, hits)
         text, citations, abstained, conflict = found.text, found.citations, found.abstained, found.conflict
         short_answer, conflicting, confidence = found.short_answer, found.conflicting, found.confidence
-        multi_article = found.multi_article
+        multi_article, evidence = found.multi_article, found.evidence
         yield SourcesEvent(citations)
         for chunk in marker_chunks(text):
             yield TextEvent(chunk)
@@ -138,7 +138,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
                 yield TextEvent(item)
             else:
                 text, citations, abstained, flagged = item
-        conflict, short_answer, conflicting, confidence, multi_article = False, None, [], None, False
+        conflict, short_answer, conflicting, confidence, multi_article, evidence = False, None, [], None, False, {}
         yield SourcesEvent(citations)
     timings["answer_ms"] = (time.perf_counter() - t) * 1000
     timings["total_ms"] = (time.perf_counter() - state["t0"]) * 1000
@@ -148,6 +148,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             abstained=abstained, related=related,
             timings=timings, answerer=settings.answer_mode, flagged=flagged, conflict=conflict,
             short_answer=short_answer, conflicting=conflicting, confidence=confidence, multi_article=multi_article,
+            evidence=evidence,
         )
     )
 

@@ -191,6 +191,7 @@ class Answer:
     conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
     confidence: float | None = None  # extractive: the evidence strength compared with the abstention threshold
     multi_article: bool = False  # extractive: answered with one sentence per outlet or clue, side by side
+    evidence: dict[str, float] = field(default_factory=dict)  # extractive: the features behind confidence
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -21,13 +21,15 @@ from ..retrieve.params import SearchParams
 from ..settings import Settings
 from ..text.answer_kinds import answer_type, holds_answer_type
 from ..types import Citation, ConflictingValue, SearchHit, ShortAnswer
-from .abstain import ABSTAIN_TEXT
+from ..text.terms import stopword_set
+from .abstain import ABSTAIN_TEXT, evidence_strength
 from .citations import marker
 from ..retrieve.query import QueryAnalyzer, question_clauses
 from .multi import Dated, asks_order, day_of, order_answer
 from .spans import SpanTagger, default_tagger, expected_kind
-from .values import Sentence, Value, conflicts, find_values, is_sound
+from .values import Sentence, Value, best_logit, conflicts, find_values, is_sound
 
+_NAME_WORD = re.compile(r"\b[A-Z][\w'’.-]*[\w]")
 # Sentences whose spans are weighed for the short answer.
 VALUE_SENTENCES = 4
 # Multi-article questions: sentences searched for each outlet or clue, and at most this many sides.
@@ -50,7 +52,8 @@ class Extracted:
     short_answer: ShortAnswer | None = None
     conflicting: list[ConflictingValue] = field(default_factory=list)
     confidence: float | None = None  # evidence strength the abstention threshold is compared with
-    multi_article: bool = False  # answered per outlet or clue (confidence on that scale)
+    multi_article: bool = False  # answered per outlet or clue
+    evidence: dict[str, float] = field(default_factory=dict)  # the abstention model's features
 
 
 @dataclass(frozen=True)
@@ -132,15 +135,6 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 
-    def confidence(self, question: str, best: Candidate) -> float:
-        """Evidence strength of the best sentence, on the scale the threshold is calibrated on.
-
-        Dense similarity plus the share of question words in the sentence (and, at
-        half weight, with its predecessor); fitted with the abstention threshold on
-        eval/questions/seeds.jsonl (see docs/answering.md for the measured precision/recall).
-        """
-        return best.dense + 0.5 * (best.coverage + best.context_coverage) - best.penalty
-
     def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> Extracted:
         """The answer: short answer first (factoid questions), then the cited sentences."""
         cands = self.candidates(question, qvec, hits)
@@ -148,28 +142,62 @@ class ExtractiveAnswerer:
             return Extracted(ABSTAIN_TEXT, [], True)
         outlets = self.analyzer.sources_in(question) if self.analyzer is not None else []
         sides = self._sides(question, cands, outlets)
-        if len(sides) >= 2:
-            # Several clues or outlets: the evidence is as strong as each side's sentence
-            # is for its own clue (a sentence covers a small share of the whole question).
-            confidence = float(np.mean([c.dense + cov for _, c, cov in sides]))
-            threshold = self.settings.multi_abstain_threshold
-        else:
-            confidence, threshold = self.confidence(question, cands[0]), self.settings.abstain_threshold
-        if confidence < threshold:
-            return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence, multi_article=len(sides) >= 2)
+        kind, short_kind = answer_type(question), expected_kind(question)
+        pool = self._value_pool(cands, kind)
+        values = self._values(question, pool, short_kind)
+        features = self.evidence(question, cands, sides, values)
+        confidence = evidence_strength(features)
+        if confidence < self.settings.abstain_threshold:
+            return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence, multi_article=len(sides) >= 2,
+                             evidence=features)
         if len(sides) >= 2:
             found = self._answer_sides(question, cands, sides, outlets)
         else:
-            found = self._answer(question, cands)
-        found.confidence, found.multi_article = confidence, len(sides) >= 2
+            found = self._answer(question, cands, pool, values)
+        found.confidence, found.multi_article, found.evidence = confidence, len(sides) >= 2, features
         return found
 
-    def _answer(self, question: str, cands: list[Candidate]) -> Extracted:
-        kind = answer_type(question)
-        short_kind = expected_kind(question)
-        pool = self._value_pool(cands, kind)
+    def _values(self, question: str, pool: list[Candidate], short_kind: str) -> list[Value]:
+        if short_kind == "none":
+            return []
+        return find_values(question, [self._sentence(c) for c in pool], self.tagger, short_kind)
+
+    def evidence(self, question: str, cands: list[Candidate], sides: list, values: list[Value]) -> dict[str, float]:
+        """The features the abstention model weighs (see rag/answer/abstain.py)."""
+        best = cands[0]
+        terms, idf = self.features.query_terms(question, with_unknown=True)
+        known = set(self.features.query_terms(question)[0])
+        total = float(idf.sum()) or 1.0
+        unknown = sum(w for t, w in zip(terms, idf.tolist()) if t not in known) / total
+        names = [w.lower() for w in _NAME_WORD.findall(question)[1:] if w.lower() not in stopword_set()]
+        names = [n for n in dict.fromkeys(names) if len(n) > 2]
+        if names:
+            texts = " ".join(self._article_text(a) for a in dict.fromkeys(c.hit.article.article_id for c in cands[:3])).lower()
+            near = " ".join(c.text for c in cands[:3]).lower()
+            found = sum(n in texts for n in names) / len(names)
+            in_sentence = sum(n in near for n in names) / len(names)
+        else:
+            found = in_sentence = 1.0
+        multi = len(sides) >= 2
+        top = values[0] if values else None
+        return {
+            "bias": 1.0,
+            "dense": best.dense,
+            "coverage": best.coverage,
+            "context_coverage": best.context_coverage,
+            "penalty": best.penalty,
+            "unknown_words": unknown,
+            "names_found": found,
+            "names_in_sentence": in_sentence,
+            "multi": float(multi),
+            "sides_strength": float(np.mean([c.dense + cov for _, c, cov in sides])) if multi else 0.0,
+            "short_answer": max(-5.0, min(10.0, best_logit(top))) / 10 if top is not None else 0.0,
+            "agreement": min(3, len(top.articles) - 1) / 3 if top is not None else 0.0,
+        }
+
+    def _answer(self, question: str, cands: list[Candidate], pool: list[Candidate], values: list[Value]) -> Extracted:
+        kind, short_kind = answer_type(question), expected_kind(question)
         sentences = [self._sentence(c) for c in pool]
-        values = find_values(question, sentences, self.tagger, short_kind) if short_kind != "none" else []
         disagreeing = conflicts(values, sentences, short_kind, self._article_text)
         if disagreeing:
             return self._compose_conflict(disagreeing, pool)
