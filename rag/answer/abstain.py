@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 ABSTAIN_WEIGHTS = Path(__file__).with_name("abstain_weights.json")
 EVIDENCE_FEATURES = (
     "bias", "dense", "coverage", "context_coverage", "penalty", "unknown_words", "names_found",
-    "names_in_sentence", "multi", "sides_strength", "short_answer", "agreement",
+    "names_in_sentence", "multi", "sides_strength", "short_answer", "agreement", "article_coverage", "missing_rare",
 )
 
 

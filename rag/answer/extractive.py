@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..retrieve.params import SearchParams
 from ..settings import Settings
 from ..text.answer_kinds import answer_type, holds_answer_type
 from ..types import Citation, ConflictingValue, SearchHit, ShortAnswer
-from ..text.terms import stopword_set
+from ..text.terms import sentence_terms, stopword_set
 from .abstain import ABSTAIN_TEXT, evidence_strength
 from .citations import marker
 from ..retrieve.query import QueryAnalyzer, question_clauses
@@ -76,6 +77,11 @@ _NUM_TOKEN = re.compile(r"(?<![\w\[])\d[\d,.]*\d|(?<![\w\[])\d")
 def _numbers(text: str) -> set[str]:
     return {m.group(0).replace(",", "") for m in _NUM_TOKEN.finditer(text)}
 
+
+
+@lru_cache(maxsize=1024)
+def _article_terms(text: str) -> frozenset[str]:
+    return frozenset(sentence_terms(text))
 
 
 class ExtractiveAnswerer:
@@ -178,9 +184,18 @@ class ExtractiveAnswerer:
             in_sentence = sum(n in near for n in names) / len(names)
         else:
             found = in_sentence = 1.0
+        # The question's words in the best articles as a whole: a question about another
+        # article ("What organization is the IPCC a part of?") misses its rarest words there.
+        article_terms = frozenset().union(*(_article_terms(self._article_text(a))
+                                            for a in dict.fromkeys(c.hit.article.article_id for c in cands[:3])))
+        present = [w for t, w in zip(terms, idf.tolist()) if t in article_terms]
+        top_idf = float(self.features.idf.max()) if len(self.features.idf) else 1.0
+        missing = [w for t, w in zip(terms, idf.tolist()) if t not in article_terms]
         multi = len(sides) >= 2
         top = values[0] if values else None
         return {
+            "article_coverage": sum(present) / total,
+            "missing_rare": max(missing, default=0.0) / top_idf,
             "bias": 1.0,
             "dense": best.dense,
             "coverage": best.coverage,

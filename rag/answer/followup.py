@@ -90,7 +90,9 @@ def rewrite_followup(question: str, history: list[Turn]) -> str:
     have = {w.lower() for w in _WORD.findall(question)}
     # The previous short answer is what "there", "then" or "he" most often points at
     # ("Where will they meet?" -> "Budapest"; "Why there?").
-    lead = keywords(prev.short_answer) if prev.short_answer else []
+    # Only a name: a figure ("one", "28") is no referent.
+    named = prev.short_answer and prev.short_answer[:1].isupper() and not re.search(r"\d", prev.short_answer)
+    lead = keywords(" " + prev.short_answer) if named else []
     carried = [w for w in dict.fromkeys(lead + keywords(prev_q)) if w.lower() not in have][:MAX_CARRIED]
     return f"{question.strip()} ({' '.join(carried)})" if carried else question
 

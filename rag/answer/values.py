@@ -40,6 +40,10 @@ SENTENCE_WEIGHT = 6.0
 # to the first value's score (see conflicts() for the rest).
 CONFLICT_PROBABILITY = 0.35
 CONFLICT_MARGIN = 1.2  # in combined log-odds
+# Typed questions prefer spans of their kind when there are any (see find_values):
+# log-odds taken from the others.
+TYPE_FILTER = True
+TYPE_PENALTY = 1.0
 
 
 @dataclass
@@ -83,17 +87,21 @@ def find_values(question: str, sentences: list[Sentence], tagger: SpanTagger, ki
     # A question asking for a person, place, date, figure... is answered by a span of
     # that kind when the sentences hold one: a topical noun phrase ("the harbour") is
     # no answer to "which firm". Other spans compete only when none fits.
-    typed = kind not in ("thing", "name")
+    typed = TYPE_FILTER and kind not in ("thing", "name")
     feats_of = [sentence_features(tg, kind, qs) for tg in tagged]
     fits = typed and any(f["kind_exact"] or f["kind_partial"] >= 0.5 for fs in feats_of for f in fs)
+    # "What is X called?": the sentence that says "... is called Typhoon" names it.
+    called = kind == "name" and any(f["after_called"] for fs in feats_of for f in fs)
     values: list[Value] = []
     for i, (s, tg) in enumerate(zip(sentences, tagged)):
         for span, f in zip(tg.spans, feats_of[i]):
             if f["overlap"] >= 0.99:
                 continue  # a span made of the question's own words answers nothing
-            if fits and not (f["kind_exact"] or f["kind_partial"] >= 0.5):
+            if called and not f["after_called"]:
                 continue
             logit = span_score(f) + SENTENCE_WEIGHT * (s.score - top)
+            if fits and not (f["kind_exact"] or f["kind_partial"] >= 0.5):
+                logit -= TYPE_PENALTY
             v = next((v for v in values if same_value(v.text, span.text)), None)
             if v is None:
                 v = Value(span.text, span.kind, logit, (i, span), _articles=articles)
