@@ -397,7 +397,7 @@ class ExtractiveAnswerer:
                 if all(x.hit.article.article_id != c.hit.article.article_id for x in dup):
                     dup.append(c)  # another article says the same: list both markers
                 continue
-            if c.score >= best.score - margin / 2:
+            if c.score >= best.score - margin:
                 groups.append([c])
         return groups
 
