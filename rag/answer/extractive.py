@@ -28,7 +28,7 @@ from .citations import marker
 from ..retrieve.query import QueryAnalyzer, question_clauses
 from .multi import Dated, asks_order, day_of, order_answer
 from .spans import SpanTagger, default_tagger, expected_kind
-from .values import Sentence, Value, best_logit, conflicts, find_values, is_sound
+from .values import Sentence, Value, best_logit, changed_part, conflicts, copy_conflicts, find_values, is_sound
 
 _NAME_WORD = re.compile(r"\b[A-Z][\w'’.-]*[\w]")
 # Sentences whose spans are weighed for the short answer.
@@ -36,6 +36,8 @@ VALUE_SENTENCES = 4
 # Multi-article questions: sentences searched for each outlet or clue, and at most this many sides.
 MULTI_CANDIDATES = 60
 MAX_SIDES = 4
+# Sentences searched for a copy of the answering sentence with the value changed.
+COPY_CANDIDATES = 30
 # Sentences of further articles weighed for a rival value.
 EXTRA_ARTICLES = 1
 # A quote that starts by pointing back ("He said ...") is shown with the sentence before it.
@@ -213,7 +215,12 @@ class ExtractiveAnswerer:
     def _answer(self, question: str, cands: list[Candidate], pool: list[Candidate], values: list[Value]) -> Extracted:
         kind, short_kind = answer_type(question), expected_kind(question)
         sentences = [self._sentence(c) for c in pool]
-        disagreeing = conflicts(values, sentences, short_kind, self._article_text)
+        # Copies of the answering sentence further down (no tagging needed to compare them).
+        units = {c.unit for c in pool}
+        more = [c for c in cands[:COPY_CANDIDATES] if c.unit not in units]
+        disagreeing = (copy_conflicts(values, sentences + [self._sentence(c) for c in more])
+                       or conflicts(values, sentences, short_kind, self._article_text, self._similarity))
+        pool = pool + more
         if disagreeing:
             return self._compose_conflict(disagreeing, pool)
         best_value = values[0] if values and is_sound(values[0]) else None
@@ -305,7 +312,13 @@ class ExtractiveAnswerer:
 
     def _sentence(self, c: Candidate) -> Sentence:
         return Sentence(("text", c.text), c.text, c.start, c.hit.article.article_id, c.score,
-                        c.context_coverage)
+                        c.context_coverage, c.unit)
+
+    def _similarity(self, a: int, b: int) -> float:
+        if a == b:
+            return 1.0
+        va, vb = self.store.unit_vectors_f32(np.array([a, b]))
+        return float(va @ vb)
 
     def _value_pool(self, cands: list[Candidate], kind: str) -> list[Candidate]:
         """The sentences whose spans may hold the short answer: the best few, each
@@ -420,8 +433,11 @@ class ExtractiveAnswerer:
         return Candidate(c.unit, c.score, c.dense, c.coverage, c.hit, c.start, end, text, c.penalty, c.context_coverage)
 
     def _same_claim(self, a: Candidate, b: Candidate) -> bool:
-        if a.unit == b.unit:
+        if a.unit == b.unit or a.text == b.text:
             return True
+        diff = changed_part(a.text, b.text)
+        if diff is not None and re.search(r"[A-Z0-9]", a.text[diff[0][0]:diff[0][1]] + b.text[diff[1][0]:diff[1][1]]):
+            return False  # one statement with a name or figure changed: both are shown
         va, vb = self.store.unit_vectors_f32(np.array([a.unit, b.unit]))
         if float(va @ vb) >= self.settings.duplicate_similarity:
             return True

@@ -13,6 +13,7 @@ agree.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -40,6 +41,7 @@ SENTENCE_WEIGHT = 6.0
 # to the first value's score (see conflicts() for the rest).
 CONFLICT_PROBABILITY = 0.35
 CONFLICT_MARGIN = 1.2  # in combined log-odds
+CONFLICT_SIMILARITY = 0.4  # cosine of the two sentences' embeddings
 # Typed questions prefer spans of their kind when there are any (see find_values):
 # log-odds taken from the others.
 TYPE_FILTER = True
@@ -56,6 +58,7 @@ class Sentence:
     article_id: str
     score: float  # the answerer's sentence score
     coverage: float = 1.0  # share of the question's words it holds (with its predecessor)
+    unit: int = -1  # its sentence unit in the index (for embedding similarity)
 
 
 @dataclass
@@ -128,13 +131,15 @@ def is_sound(v: Value) -> bool:
 
 
 def conflicts(values: list[Value], sentences: list[Sentence], kind: str,
-              article_text: Callable[[str], str]) -> list[Value]:
+              article_text: Callable[[str], str], similarity: Callable[[int, int], float]) -> list[Value]:
     """The strongest value followed by each value that disagrees with it ([] when the sources agree).
 
     A rival value must be the best value its article gives, nearly as strong as the
     first, of the same kind, and neither side's articles may mention the other's
     value anywhere (an article that names Budapest is not contradicting Budapest,
-    whatever else its sentences name).
+    whatever else its sentences name), and the two must say something alike (sentence
+    embeddings at least CONFLICT_SIMILARITY apart): a foreign minister named in one
+    article and a prime minister in another are not rival answers.
     """
     if len(values) < 2 or kind in ("none", "thing"):
         return []
@@ -157,6 +162,9 @@ def conflicts(values: list[Value], sentences: list[Sentence], kind: str,
         if not arts:
             continue  # its articles give the first value too, or prefer another
         if any(mentions(article_text(a), o.text) for a in arts for o in out):
+            continue
+        if max(similarity(sentences[i].unit, sentences[j].unit) for i, _, _ in v.members
+               for o in out for j, _, _ in o.members) < CONFLICT_SIMILARITY:
             continue
         if any(mentions(article_text(a), v.text) for o in out for a in o.articles):
             continue
@@ -188,3 +196,91 @@ def mentions(text: str, value: str) -> bool:
 _NUMERIC = {"number", "money", "percent", "distance"}
 # Kinds one slot may be filled with in different articles (the tagger confuses them too).
 _SAME_SLOT = (_NUMERIC, {"person", "organisation", "name"}, {"place", "organisation"})
+
+
+_TOKEN = re.compile(r"\S+")
+_EDGE_PUNCT = "()[]{},.;:!?\"'“”‘’"
+# Two sentences this alike (share of words in common order) are one statement, copied.
+COPY_RATIO = 0.8
+
+
+def _tokens(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+
+
+def changed_part(a: str, b: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Where two copies of one statement differ, when they differ in one place only:
+    the character ranges in ``a`` and in ``b`` (edge punctuation trimmed); None when
+    they are not copies, are the same, or differ in several places."""
+    ta, tb = _tokens(a), _tokens(b)
+    sm = difflib.SequenceMatcher(None, [t[2] for t in ta], [t[2] for t in tb], autojunk=False)
+    if sm.ratio() < COPY_RATIO:
+        return None
+    changes = [op for op in sm.get_opcodes() if op[0] != "equal"]
+    if len(changes) != 1 or changes[0][0] != "replace":
+        return None
+    _, i1, i2, j1, j2 = changes[0]
+
+    def trimmed(text: str, toks, lo: int, hi: int) -> tuple[int, int]:
+        start, end = toks[lo][0], toks[hi - 1][1]
+        while start < end and text[start] in _EDGE_PUNCT:
+            start += 1
+        while end > start and text[end - 1] in _EDGE_PUNCT:
+            end -= 1
+        return start, end
+
+    ra, rb = trimmed(a, ta, i1, i2), trimmed(b, tb, j1, j2)
+    if ra[0] >= ra[1] or rb[0] >= rb[1]:
+        return None
+    return ra, rb
+
+
+def copy_conflicts(values: list[Value], sentences: list[Sentence]) -> list[Value]:
+    """The value a sentence gives and the values that copies of it give in its place.
+
+    Another article repeating the same sentence with one part changed contradicts it
+    on that part, whatever the tagger makes of the changed words ("elementary schools
+    (Grundschule)" / "elementary schools (WBND-LD)"). The sentence of the strongest
+    value is compared first; when its copy differs elsewhere, in a name or figure,
+    that changed part is what the sources disagree on.
+    """
+    if not values:
+        return []
+    first = values[0]
+    i0, span = first.best
+    base = sentences[i0]
+    arts = [s.article_id for s in sentences]
+    out: list[Value] = []
+    seen_articles = {s.article_id for s in sentences if s.text == base.text}
+    for j, other in enumerate(sentences):
+        if other.article_id in seen_articles or other.text == base.text:
+            continue
+        diff = changed_part(base.text, other.text)
+        if diff is None:
+            continue
+        (a0, a1), (b0, b1) = diff
+        if not out:
+            if a1 <= span.start or span.end <= a0:
+                # They differ elsewhere: a conflict only if a name or figure changed.
+                if not re.search(r"[A-Z0-9]", base.text[a0:a1] + other.text[b0:b1]):
+                    continue
+                own = SpanCandidate(a0, a1, base.text[a0:a1], first.kind, True, (0, 0))
+                head = Value(own.text, first.kind, first.score, (i0, own), _articles=arts)
+                head.members = [(i, own, best_logit(first)) for i, _, _ in first.members if sentences[i].text == base.text] \
+                    or [(i0, own, best_logit(first))]
+                out.append(head)
+            else:
+                out.append(first)
+        elif not (a0 < out[0].best[1].end and out[0].best[1].start < a1):
+            continue
+        rival = other.text[b0:b1]
+        if same_value(rival, out[0].text):
+            continue
+        cand = SpanCandidate(b0, b1, rival, first.kind, True, (0, 0))
+        v = next((v for v in out[1:] if same_value(v.text, rival)), None)
+        if v is None:
+            v = Value(rival, first.kind, first.score, (j, cand), _articles=arts)
+            out.append(v)
+        v.members.append((j, cand, best_logit(first)))
+        seen_articles.add(other.article_id)
+    return out if len(out) > 1 else []
