@@ -73,6 +73,7 @@ class Value:
 
     @property
     def articles(self) -> set[str]:
+        """Every article whose sentences give this value."""
         return {self._articles[i] for i, _, _ in self.members}
 
     _articles: list[str] = field(default_factory=list, repr=False)
@@ -117,6 +118,9 @@ def find_values(question: str, sentences: list[Sentence], tagger: SpanTagger, ki
         for i, _, logit in v.members:
             a = articles[i]
             best_per_article[a] = max(best_per_article.get(a, -1e9), logit)
+        # Tried: counting only articles that give the value nearly as strongly as their
+        # own strongest value, or as the best article does: on the seed questions both
+        # let a value one article stresses beat the one several articles give.
         v.score = max(best_per_article.values()) + AGREEMENT_BONUS * (len(best_per_article) - 1)
     values.sort(key=lambda v: v.score, reverse=True)
     return values
