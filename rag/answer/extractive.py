@@ -36,6 +36,7 @@ VALUE_SENTENCES = 4
 # Multi-article questions: sentences searched for each outlet or clue, and at most this many sides.
 MULTI_CANDIDATES = 60
 MAX_SIDES = 4
+SIDE_EXTRA = 2  # further sentences weighed for the entity the sides agree on
 # Sentences searched for a copy of the answering sentence with the value changed.
 COPY_CANDIDATES = 30
 # Sentences of further articles weighed for a rival value.
@@ -152,6 +153,10 @@ class ExtractiveAnswerer:
         sides = self._sides(question, cands, outlets)
         kind, short_kind = answer_type(question), expected_kind(question)
         pool = self._value_pool(cands, kind)
+        if len(sides) >= 2:
+            # The sides' sentences and the best two others: the entity they agree on.
+            shown = {c.unit for _, c, _ in sides}
+            pool = [c for _, c, _ in sides] + [c for c in pool if c.unit not in shown][:SIDE_EXTRA]
         values = self._values(question, pool, short_kind)
         features = self.evidence(question, cands, sides, values)
         confidence = evidence_strength(features)
@@ -159,7 +164,7 @@ class ExtractiveAnswerer:
             return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence, multi_article=len(sides) >= 2,
                              evidence=features)
         if len(sides) >= 2:
-            found = self._answer_sides(question, cands, sides, outlets)
+            found = self._answer_sides(question, sides, outlets, pool, values)
         else:
             found = self._answer(question, cands, pool, values)
         found.confidence, found.multi_article, found.evidence = confidence, len(sides) >= 2, features
@@ -269,11 +274,11 @@ class ExtractiveAnswerer:
             sides.append((pick.hit.article.source or pick.hit.article.title, pick, float(cov[top.index(pick)])))
         return sides
 
-    def _answer_sides(self, question: str, cands: list[Candidate], sides: list[tuple[str, Candidate, float]],
-                      outlets: list[str]) -> Extracted:
+    def _answer_sides(self, question: str, sides: list[tuple[str, Candidate, float]], outlets: list[str],
+                      pool: list[Candidate], values: list[Value]) -> Extracted:
         """One cited sentence per outlet or clue, side by side; the entity they agree on
         first; for "did X report before Y?", which came first by the articles' dates."""
-        kind, short_kind = answer_type(question), expected_kind(question)
+        short_kind = expected_kind(question)
         citations: list[Citation] = []
         parts: list[str] = []
         for label, c, _ in sides:
@@ -290,9 +295,6 @@ class ExtractiveAnswerer:
                 return Extracted(f"{said} {text}", citations, False)
         short = None
         if short_kind != "none":
-            shown = {c.unit for _, c, _ in sides}
-            pool = [c for _, c, _ in sides] + [c for c in self._value_pool(cands, kind)[:3] if c.unit not in shown]
-            values = find_values(question, [self._sentence(c) for c in pool], self.tagger, short_kind)
             # An entity question: the value most articles give among the clues' sentences.
             if values and is_sound(values[0]):
                 short = self._short_answer(values[0], pool, citations, short_kind)
