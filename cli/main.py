@@ -200,6 +200,10 @@ def answer_settings(args, engine):
 
 
 def _print_answer(answer, *, stream_text: bool = False) -> None:
+    if answer.query and answer.query != answer.question:
+        print(f"(asked as: {answer.query})")
+    # The answer text itself leads with the short answer ("Budapest — ...") or, when
+    # the sources disagree, with the comparison ("The sources differ: BBC: ... [1] · ...").
     if not stream_text:
         print(answer.answer)
     if answer.flagged:
@@ -272,7 +276,7 @@ def cmd_chat(args) -> int:
         except RagError as exc:
             print(f"error: {exc}")
             continue
-        history.append(Turn(q, answer.answer, answer.query))
+        history.append(Turn(q, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None))
     return 0
 
 

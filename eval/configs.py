@@ -60,12 +60,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "overrides": {"answer_type_weight": 0.0},
     },
     "abstain-strict": {
-        "description": "abstains more readily (abstain_threshold 1.05 instead of 0.95)",
-        "overrides": {"abstain_threshold": 1.05},
+        "description": "abstains more readily (abstain_threshold 0.5 instead of 0: evidence log-odds)",
+        "overrides": {"abstain_threshold": 0.5},
     },
     "abstain-lenient": {
-        "description": "abstains less readily (abstain_threshold 0.85 instead of 0.95)",
-        "overrides": {"abstain_threshold": 0.85},
+        "description": "abstains less readily (abstain_threshold -0.5 instead of 0: evidence log-odds)",
+        "overrides": {"abstain_threshold": -0.5},
     },
     "chunks-128": {
         "description": "smaller passages: 128 word pieces, overlap 32 (own index)",

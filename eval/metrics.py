@@ -160,6 +160,12 @@ def _f1(pred: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def exact_match(prediction: str, answers: Iterable[str]) -> bool:
+    """SQuAD's exact match: the normalised prediction equals some normalised answer."""
+    pred = _squad_tokens(prediction)
+    return any(pred == _squad_tokens(a) for a in answers if a.strip())
+
+
 def token_f1(prediction: str, answers: Iterable[str]) -> float:
     """SQuAD-style token F1, the maximum over acceptable answers.
 
@@ -169,6 +175,20 @@ def token_f1(prediction: str, answers: Iterable[str]) -> float:
     pred = _squad_tokens(prediction)
     golds = [_squad_tokens(a) for a in answers] or [[]]
     return max(_f1(pred, gold) for gold in golds)
+
+
+def conflict_shown(response: str, quotes: Iterable[str], answers: Iterable[str], conflicting: Iterable[str]) -> dict[str, bool]:
+    """For a question whose sources disagree: ``both_cited`` when the response shows a
+    gold value and a conflicting one and each is inside some cited quote; ``misled``
+    when it shows a conflicting value and no gold one."""
+    quotes = list(quotes)
+    answers, conflicting = [a for a in answers if a.strip()], [c for c in conflicting if c.strip()]
+    gold_shown = answer_correct(response, answers)
+    other_shown = answer_correct(response, conflicting)
+    gold_cited = any(answer_correct(q, answers) for q in quotes)
+    other_cited = any(answer_correct(q, conflicting) for q in quotes)
+    return {"both_cited": gold_shown and other_shown and gold_cited and other_cited,
+            "misled": other_shown and not gold_shown}
 
 
 # --------------------------------------------------------------------------- citations

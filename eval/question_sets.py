@@ -53,6 +53,9 @@ class Question:
     answerable: bool
     type: str | None = None
     follows: str | None = None  # id of the earlier question this one follows up on
+    # Values other articles give instead (squad-dev/conflicts): the right answer shows
+    # both, each cited; showing only these misleads.
+    conflicting: tuple[str, ...] = ()
 
 
 class _Bad(Exception):
@@ -259,6 +262,9 @@ def _from_ours(obj: Any, default_id: str) -> Question:
         raise _Bad("`answers` must be a list of strings")
     evidence = _evidence(obj.get("evidence", []))
     answers = [a for a in answers if a.strip()]
+    conflicting = obj.get("conflicting", [])
+    if not isinstance(conflicting, list) or not all(isinstance(a, str) for a in conflicting):
+        raise _Bad("`conflicting` must be a list of strings")
     # Without an explicit flag, a question with something to check against is answerable.
     answerable = obj.get("answerable", bool(answers or evidence))
     if not isinstance(answerable, bool):
@@ -271,6 +277,7 @@ def _from_ours(obj: Any, default_id: str) -> Question:
         answerable=answerable,
         qtype=_text(obj, "type"),
         follows=_text(obj, "follows"),
+        conflicting=[a for a in conflicting if a.strip()],
     )
 
 
@@ -354,6 +361,7 @@ def _question(
     answerable: bool,
     qtype: str | None,
     follows: str | None,
+    conflicting: list[str] | None = None,
 ) -> Question:
     if answerable and not answers and not evidence:
         # Nothing to score against: an answerable question needs an answer or a passage.
@@ -366,6 +374,7 @@ def _question(
         answerable=answerable,
         type=qtype,
         follows=follows,
+        conflicting=tuple(conflicting or ()),
     )
 
 

@@ -21,6 +21,12 @@ COMPARISON_ROWS: tuple[tuple[str, str, str, bool], ...] = (
     ("Answer accuracy", "answer", "accuracy", True),
     ("Accuracy when answered", "answer", "accuracy_answered", True),
     ("Answer token F1", "answer", "token_f1", True),
+    ("Short answer EM", "answer", "short_em", True),
+    ("Short answer F1", "answer", "short_f1", True),
+    ("Short answer given", "answer", "short_given", True),
+    ("Gold answer in the response", "answer", "contains", True),
+    ("Conflicts: both values shown, each cited", "conflicts", "both_shown_cited", True),
+    ("Conflicts: misled (only the conflicting value)", "conflicts", "misled", False),
     ("Answered (answerable questions)", "answer", "answered_rate", True),
     ("Citations verbatim", "citation", "valid", True),
     ("Citation support", "citation", "support", True),
@@ -36,7 +42,8 @@ TABLE_COLUMNS = (
     ("MAP", "retrieval", "map@10"),
     ("Acc", "answer", "accuracy"),
     ("AccAns", "answer", "accuracy_answered"),
-    ("F1", "answer", "token_f1"),
+    ("SaEM", "answer", "short_em"),
+    ("SaF1", "answer", "short_f1"),
     ("CitOK", "citation", "valid"),
     ("CitSup", "citation", "support"),
     ("AbsP", "abstention", "precision"),
@@ -91,7 +98,7 @@ def summary_table(results: dict) -> str:
             f"({c['questions']} questions: {c['retrieval_scored']} scored for retrieval, "
             f"{c['answers_scored']} for answers, {c['unanswerable']} unanswerable. "
             "H@k/MRR/MAP: paper's rule on passage text; Acc: gold answer in the response; "
-            "AccAns: same, over non-abstained; CitOK: quote verbatim in article; "
+            "AccAns: same, over non-abstained; SaEM/SaF1: SQuAD exact match / token F1 of the short answer; CitOK: quote verbatim in article; "
             "CitSup: cited quote holds the answer or overlaps gold evidence; AbsP/AbsR: abstention precision/recall)"
         )
     return "\n".join(lines)
@@ -215,9 +222,9 @@ def _config_section(name: str, cfg: dict) -> list[str]:
         b = col2[i] if i < len(col2) else ("", "")
         bv = b[1] if isinstance(b[1], str) else fmt(b[1])
         lines.append(f"| {a[0]} | {fmt(a[1]) if a[0] else ''} | {b[0]} | {bv} |")
-    lines += ["", "By question type:", "", "| type | n | Hits@10 | MRR@10 | accuracy | abstained |", "|---|---|---|---|---|---|"]
+    lines += ["", "By question type:", "", "| type | n | Hits@10 | MRR@10 | accuracy | short-answer F1 | abstained |", "|---|---|---|---|---|---|---|"]
     for t, v in cfg["by_type"].items():
-        lines.append(f"| {_cell(t)} | {v['n']} | {fmt(v['hits@10'])} | {fmt(v['mrr@10'])} | {fmt(v['accuracy'])} | {fmt(v['abstained'], 2)} |")
+        lines.append(f"| {_cell(t)} | {v['n']} | {fmt(v['hits@10'])} | {fmt(v['mrr@10'])} | {fmt(v['accuracy'])} | {fmt(v.get('short_f1'))} | {fmt(v['abstained'], 2)} |")
     lines += ["", f"Worst {WORST_N} questions (lowest MRR@10, then wrong answer):", ""]
     worst = worst_questions(cfg["records"])
     if not worst:
@@ -330,7 +337,13 @@ def render_markdown(results: dict, plots: list[Path], out_dir: Path) -> str:
         "answerable questions with gold answers; abstentions count as wrong (and score F1 0), whatever their wording. *Accuracy when answered* leaves out the "
         "questions the system abstained on. An extractive answerer quotes sentences, so one-word gold answers such "
         "as \"Yes\"/\"No\" are rarely found verbatim: read accuracy together with citation support. *Token F1*: "
-        "SQuAD-style, citation markers removed.",
+        "SQuAD-style, citation markers removed. *Short answer EM / F1*: SQuAD's official exact match and token F1 "
+        "(lower-cased, punctuation and a/an/the removed) of `short_answer` against the best gold answer; no short "
+        "answer (or an abstention) scores 0. *Gold answer in the response*: the same as accuracy, named as in the "
+        "SQuAD dev README.",
+        "- **Conflicts** (question sets with `conflicting` values): *both shown, each cited*: the response shows a "
+        "gold value and a conflicting one and each appears in some cited quote; *misled*: it shows a conflicting "
+        "value and no gold one.",
         "- **Citations**: *verbatim*: share of all citations whose quote is an exact substring of the cited article's "
         "text in the index. *Support*: share of answered answerable questions where some cited quote contains an "
         "acceptable answer or shares 30+ characters with a gold evidence quote.",

@@ -51,7 +51,6 @@ FINGERPRINT_VERSION = 1
 # is covered by the manifest's format version.
 INGEST_PACKAGES = ("ingest", "embed", "text")
 RETRIEVAL_DEPTH = 10  # the @10 metrics
-TEXT_CHARS = 300  # passage text kept per retrieved passage in results.json
 MULTIHOP_TYPES = {"comparison_query", "inference_query", "temporal_query", "null_query"}
 MULTIHOP_ATTRIBUTION = (
     "MultiHop-RAG: Yixuan Tang and Yi Yang, \"MultiHop-RAG: Benchmarking Retrieval-Augmented "
@@ -480,7 +479,7 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
             records.append(_record(q, None, article_text, error=str(exc)))
             histories[q.id] = history
             continue
-        histories[q.id] = history + [Turn(q.question, answer.answer, answer.query)]
+        histories[q.id] = history + [Turn(q.question, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None)]
         records.append(_record(q, answer, article_text))
     return records
 
@@ -493,7 +492,16 @@ def plain_answer(text: str) -> str:
 
 
 def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, Any]:
-    from eval.metrics import answer_correct, citation_support, citation_valid, hits_at, retrieval_metrics, token_f1
+    from eval.metrics import (
+        answer_correct,
+        citation_support,
+        citation_valid,
+        conflict_shown,
+        exact_match,
+        hits_at,
+        retrieval_metrics,
+        token_f1,
+    )
 
     facts = [e.quote for e in q.evidence]
     rec: dict[str, Any] = {
@@ -504,6 +512,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
         "follows": q.follows,
         "gold_answers": list(q.answers),
         "evidence": [e.quote for e in q.evidence],
+        "conflicting_values": list(q.conflicting),
         "query": None,
         "retrieved": [],
         "answer": None,
@@ -511,6 +520,13 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
         "conflict": None,
         "flagged": None,
         "citations": [],
+        "short_answer": None,
+        "conflicting": [],
+        "short_em": None,
+        "short_f1": None,
+        "contains": None,
+        "both_shown": None,
+        "misled": None,
         "answer_correct": None,
         "token_f1": None,
         "citation_support": None,
@@ -530,7 +546,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
             "article_id": r.article_id,
             "title": r.title,
             "source": r.source,
-            "text": r.text[:TEXT_CHARS],
+            "text": r.text,  # whole, so another tool can re-score the run
             "relevant": bool(hits_at([r.text], facts, 1)) if scored else None,
         }
         for r in answer.related
@@ -541,6 +557,19 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
         {**c.to_dict(), "valid": (t := article_text(c.article_id)) is not None and citation_valid(c.quote, t)}
         for c in answer.citations
     ]
+    rec["short_answer"] = answer.short_answer.__dict__ if answer.short_answer else None
+    rec["conflicting"] = [v.__dict__ for v in answer.conflicting]
+    rec["confidence"] = None if answer.confidence is None else round(float(answer.confidence), 4)
+    rec["multi_article"] = answer.multi_article
+    rec["evidence_features"] = {k: round(float(v), 5) for k, v in answer.evidence.items()}
+    if q.answerable and q.answers:
+        short = answer.short_answer.text if answer.short_answer and not answer.abstained else ""
+        rec["short_em"] = exact_match(short, q.answers)
+        rec["short_f1"] = round(token_f1(short, q.answers), 4)
+        rec["contains"] = False if answer.abstained else answer_correct(text, q.answers)
+    if q.conflicting:
+        shown = conflict_shown(answer.answer, [c.quote for c in answer.citations], q.answers, q.conflicting)
+        rec["both_shown"], rec["misled"] = shown["both_cited"], shown["misled"]
     if q.answerable and q.answers:
         # An abstention is no answer, whatever its wording: with the paper's substring
         # rule "The articles don't say — nothing ..." would otherwise match a gold "No".
@@ -575,6 +604,7 @@ def summarise(records: list[dict]) -> dict[str, Any]:
     citations = [c for r in ok for c in r["citations"]]
     supported = [r["citation_support"] for r in ok if r["citation_support"] is not None]
     answerable = [r for r in ok if r["answerable"]]
+    conflict_rows = [r for r in ok if r.get("both_shown") is not None]
 
     def lat(key: str) -> dict[str, float | None]:
         p = percentiles([r["timings"][key] for r in ok if key in r["timings"]])
@@ -598,7 +628,17 @@ def summarise(records: list[dict]) -> dict[str, Any]:
             "accuracy_answered": _mean(r["answer_correct"] for r in answered),
             "token_f1": _mean(r["token_f1"] for r in with_answers),
             "answered_rate": _mean(not r["abstained"] for r in answerable),
+            "short_em": _mean(r["short_em"] for r in with_answers),
+            "short_f1": _mean(r["short_f1"] for r in with_answers),
+            "short_given": _mean(r["short_answer"] is not None for r in with_answers),
+            "contains": _mean(r["contains"] for r in with_answers),
         } if with_answers else None,
+        "conflicts": {
+            "questions": len(conflict_rows),
+            "both_shown_cited": _mean(r["both_shown"] for r in conflict_rows),
+            "misled": _mean(r["misled"] for r in conflict_rows),
+            "flagged_conflict": _mean(bool(r["conflict"]) for r in conflict_rows),
+        } if conflict_rows else None,
         "citation": {
             "valid": _mean(c["valid"] for c in citations),
             "support": _mean(supported),
@@ -620,6 +660,7 @@ def by_type(records: list[dict]) -> dict[str, dict[str, Any]]:
             "hits@10": _mean(r["retrieval"]["hits@10"] for r in ok if r["retrieval"]),
             "mrr@10": _mean(r["retrieval"]["mrr@10"] for r in ok if r["retrieval"]),
             "accuracy": _mean(r["answer_correct"] for r in ok if r["answer_correct"] is not None),
+            "short_f1": _mean(r["short_f1"] for r in ok if r["short_f1"] is not None),
             "abstained": _mean(r["abstained"] for r in ok),
         }
     return out

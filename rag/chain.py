@@ -122,8 +122,11 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
         qvec = state.get("qvec")
         if qvec is None:  # BM25-only retrieval embeds nothing
             qvec = engine.query_embedder.embed_query(state["query"])
-        answerer = ExtractiveAnswerer(retriever.features, settings, state["params"])
-        text, citations, abstained, conflict = answerer.answer(state["query"], qvec, hits)
+        answerer = ExtractiveAnswerer(retriever.features, settings, state["params"], analyzer=retriever.query)
+        found = answerer.answer(state["query"], qvec, hits)
+        text, citations, abstained, conflict = found.text, found.citations, found.abstained, found.conflict
+        short_answer, conflicting, confidence = found.short_answer, found.conflicting, found.confidence
+        multi_article, evidence = found.multi_article, found.evidence
         yield SourcesEvent(citations)
         for chunk in marker_chunks(text):
             yield TextEvent(chunk)
@@ -137,7 +140,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
                 yield TextEvent(item)
             else:
                 text, citations, abstained, flagged = item
-        conflict = False
+        conflict, short_answer, conflicting, confidence, multi_article, evidence = False, None, [], None, False, {}
         yield SourcesEvent(citations)
     timings["answer_ms"] = (time.perf_counter() - t) * 1000
     timings["total_ms"] = (time.perf_counter() - state["t0"]) * 1000
@@ -146,6 +149,8 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             question=state["question"], query=state["query"], answer=text, citations=citations,
             abstained=abstained, related=related,
             timings=timings, answerer=settings.answer_mode, flagged=flagged, conflict=conflict,
+            short_answer=short_answer, conflicting=conflicting, confidence=confidence, multi_article=multi_article,
+            evidence=evidence,
         )
     )
 

@@ -113,7 +113,9 @@ class Settings(BaseSettings):
     mmr_lambda: float = 0.7
 
     # Answering
-    abstain_threshold: float = 0.95  # see ExtractiveAnswerer.confidence
+    # Log-odds (rag/answer/abstain.py's model) below which the extractive answerer says
+    # the articles don't say; fitted with the model by `python -m eval.calibrate`.
+    abstain_threshold: float = 0.0
     answer_margin: float = 0.25  # extra sentences must score within this of the best
     duplicate_similarity: float = 0.85  # sentences this similar say the same thing
     answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"

@@ -111,6 +111,7 @@ class Turn:
     question: str
     answer: str
     query: str | None = None  # the standalone question it was rewritten to, if any
+    short_answer: str | None = None  # the answer's short answer, what a follow-up's "there" or "he" often means
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ class Answer:
     conflict: bool = False  # the articles disagree on what was asked
     short_answer: ShortAnswer | None = None  # factoid questions: the answer itself, cited
     conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
+    confidence: float | None = None  # extractive: the evidence strength compared with the abstention threshold
+    multi_article: bool = False  # extractive: answered with one sentence per outlet or clue, side by side
+    evidence: dict[str, float] = field(default_factory=dict)  # extractive: the features behind confidence
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -243,3 +243,22 @@ def test_percentiles_linear_interpolation() -> None:
     assert percentiles([4, 1, 3, 2]) == pytest.approx({"p50": 2.5, "p95": 3.85, "max": 4.0, "mean": 2.5})
     assert percentiles([7.0]) == {"p50": 7.0, "p95": 7.0, "max": 7.0, "mean": 7.0}
     assert percentiles([]) == {"p50": None, "p95": None, "max": None, "mean": None}
+
+
+def test_exact_match_uses_squad_normalisation():
+    from eval.metrics import exact_match
+
+    assert exact_match("The Broncos!", ["Broncos"]) and exact_match("an apple", ["Apple"])
+    assert not exact_match("Denver Broncos", ["Broncos"]) and not exact_match("", ["Broncos"])
+
+
+def test_conflict_shown_both_cited_and_misled():
+    from eval.metrics import conflict_shown
+
+    quotes = ["teachers for elementary schools (Grundschule)", "teachers for elementary schools (WBND-LD)"]
+    both = conflict_shown("The sources differ: A: Grundschule [1] · B: WBND-LD [2]", quotes, ["Grundschule"], ["WBND-LD"])
+    assert both == {"both_cited": True, "misled": False}
+    only = conflict_shown("WBND-LD — ... [1]", quotes[1:], ["Grundschule"], ["WBND-LD"])
+    assert only == {"both_cited": False, "misled": True}
+    uncited = conflict_shown("Grundschule or WBND-LD [1]", quotes[:1], ["Grundschule"], ["WBND-LD"])
+    assert uncited == {"both_cited": False, "misled": False}

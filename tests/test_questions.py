@@ -262,3 +262,22 @@ def test_missing_and_undecodable_files(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"question": "caf\xe9"}\n')
     _raises(path, "not UTF-8")
+
+
+def test_conflicting_values_are_read(tmp_path):
+    from eval.question_sets import load_questions
+    from rag.errors import QuestionSetError
+
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"id": "c1", "question": "Who won?", "answers": ["Broncos"], "conflicting": ["Yo Yo Ma"], '
+                 '"evidence": [{"quote": "Broncos", "title": "SB"}]}\n', encoding="utf-8")
+    assert load_questions(p)[0].conflicting == ("Yo Yo Ma",)
+    p.write_text('{"question": "Who won?", "answers": ["Broncos"], "conflicting": "Yo Yo Ma"}\n', encoding="utf-8")
+    with pytest.raises(QuestionSetError, match="conflicting"):
+        load_questions(p)
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "squad-dev"
+    if shared.exists():
+        qs = load_questions(shared / "conflicts" / "questions.jsonl")
+        assert len(qs) == 150 and all(q.conflicting for q in qs)
+        absent = [q for q in load_questions(shared / "questions.jsonl") if q.type == "absent"]
+        assert len(absent) == 508 and not any(q.answerable for q in absent)
