@@ -276,7 +276,7 @@ def cmd_chat(args) -> int:
         except RagError as exc:
             print(f"error: {exc}")
             continue
-        history.append(Turn(q, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None))
+        history.append(Turn.of(q, answer))
     return 0
 
 

@@ -479,7 +479,7 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
             records.append(_record(q, None, article_text, error=str(exc)))
             histories[q.id] = history
             continue
-        histories[q.id] = history + [Turn(q.question, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None)]
+        histories[q.id] = history + [Turn.of(q.question, answer)]
         records.append(_record(q, answer, article_text))
     return records
 

@@ -94,7 +94,7 @@ class Exchange:
         """The exchange as conversation history for a follow-up (None when it has no answer)."""
         if self.answer is None:
             return None
-        return Turn(self.question, self.answer.answer, self.answer.query)
+        return Turn.of(self.question, self.answer)
 
 
 def default_path(settings: Settings) -> Path:

@@ -113,6 +113,11 @@ class Turn:
     query: str | None = None  # the standalone question it was rewritten to, if any
     short_answer: str | None = None  # the answer's short answer, what a follow-up's "there" or "he" often means
 
+    @classmethod
+    def of(cls, question: str, answer: "Answer") -> "Turn":
+        """The turn a question and its answer leave in a conversation."""
+        return cls(question, answer.answer, answer.query, answer.short_answer.text if answer.short_answer else None)
+
 
 @dataclass(frozen=True)
 class Citation:
