@@ -44,7 +44,7 @@ def test_an_answer_is_read_back_as_it_was_saved(store):
     assert ex.answer.to_dict() == answer.to_dict()
     assert ex.answer.short_answer == ShortAnswer("Budapest", 1, 24, 32, "place")
     assert ex.answer.conflicting[1] == ConflictingValue("Hungary", [2], ["Talks"])
-    assert history([ex]) == [Turn(answer.question, answer.answer, "Where will Trump and Putin meet?")]
+    assert history([ex]) == [Turn(answer.question, answer.answer, "Where will Trump and Putin meet?", "Budapest")]
 
 
 def test_owners_never_see_each_others_conversations(store):
