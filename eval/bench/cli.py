@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag.runtime import configure_process
 
-from . import embed, ingest, query, scale, store
+from . import devrun, embed, ingest, query, scale, store
 from .common import BACKENDS, BENCH
 
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_parser(sub, common)
     ingest.add_parser(sub, common)
     store.add_parser(sub, common)
+    devrun.add_parser(sub, common)
     return p
 
 

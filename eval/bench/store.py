@@ -157,6 +157,8 @@ def cmd_store(args: argparse.Namespace) -> dict:
         if len(m.segments) > 1:  # a previous run's additions: back to the one big segment
             with writer_lock(root):
                 commit(root, m.with_segments(m.segments[:1]))
+    if args.build_only:
+        return {"benchmark": "store", "index": str(root), "built_s": round(built_s, 1) if built_s else None}
     base = live_manifest(root)
     n = base.n_passages
     print(f"index: {n:,} passages in 1 segment ({base.segments[0].index_type})", flush=True)
@@ -240,6 +242,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--adds", type=int, default=9, help="`rag ingest` runs of 10 articles (default 9: 10 segments)")
     p.add_argument("--queries", type=int, default=200, help="search questions per snapshot (default 200)")
     p.add_argument("--big-merge", action="store_true", help="also merge the small segments into the big one")
+    p.add_argument("--build-only", action="store_true", help="only build the synthetic index (into --index)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tmp", default=None, help="scratch folder (default: the system's)")
     p.set_defaults(func=cmd_store)

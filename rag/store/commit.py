@@ -112,15 +112,12 @@ def collect_garbage(root: Path) -> list[str]:
 def fsync_tree(path: Path) -> None:
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(Path(dirpath))
+            fsync_path(Path(dirpath) / name)
+        fsync_path(Path(dirpath))
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -155,7 +152,7 @@ def place_segment(root: Path, tmp: Path, info: SegmentInfo) -> SegmentInfo:
     """Rename a written segment folder to the next number (under the writer lock)."""
     name = segment_name(next_number(root))
     os.rename(tmp, root / name)
-    fsync_dir(root)
+    fsync_path(root)
     steps.reached("renamed")
     return replace(info, name=name)
 
@@ -167,24 +164,17 @@ def commit(root: Path, manifest: Manifest) -> Manifest:
     path = root / manifest_name(number)
     tmp = root / f"{TMP_PREFIX}{path.name}"
     tmp.write_text(manifest.to_json(), encoding="utf-8")
-    _fsync_file(tmp)
+    fsync_path(tmp)
     os.rename(tmp, path)
     pointer_tmp = root / POINTER_TMP
     pointer_tmp.write_text(path.name + "\n", encoding="utf-8")
-    _fsync_file(pointer_tmp)
-    fsync_dir(root)
+    fsync_path(pointer_tmp)
+    fsync_path(root)
     steps.reached("manifest-written")
     os.replace(pointer_tmp, root / CURRENT)  # the commit point
-    fsync_dir(root)
+    fsync_path(root)
     steps.reached("committed")
     collect_garbage(root)
     steps.reached("collected")
     return manifest
 
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

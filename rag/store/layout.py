@@ -58,19 +58,21 @@ def manifest_name(n: int) -> str:
 def read_pointer(root: Path) -> str | None:
     """What CURRENT names (None: no index was ever committed here)."""
     pointer = root / CURRENT
-    try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IndexLoadError(f"{pointer} is unreadable ({exc}). Run `rag check --index {root}`.") from exc
-    valid = (name.startswith(MANIFEST_PREFIX) and name.endswith(".json")) or name.startswith(LEGACY_PREFIX)
-    if number_of(name) is None or not valid or not (root / name).exists():
-        raise IndexLoadError(
-            f"{pointer} names {name!r}, which is not an index manifest or generation of this folder. "
-            f"Run `rag check --index {root}`; if nothing can be saved, delete {root} and ingest again."
-        )
-    return name
+    for _ in range(3):
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IndexLoadError(f"{pointer} is unreadable ({exc}). Run `rag check --index {root}`.") from exc
+        valid = (name.startswith(MANIFEST_PREFIX) and name.endswith(".json")) or name.startswith(LEGACY_PREFIX)
+        if number_of(name) is not None and valid and (root / name).exists():
+            return name
+        # A commit may have replaced CURRENT and removed what it named in between.
+    raise IndexLoadError(
+        f"{pointer} names {name!r}, which is not an index manifest or generation of this folder. "
+        f"Run `rag check --index {root}`; if nothing can be saved, delete {root} and ingest again."
+    )
 
 
 def is_legacy(name: str | None) -> bool:

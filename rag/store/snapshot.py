@@ -66,14 +66,14 @@ def open_index(root: Path, *, embedding_model: str | None = None) -> "IndexSnaps
         if is_legacy(name):
             migrate_legacy(root)
             continue
-        manifest = Manifest.load(root / name)
-        check_compatible(manifest, root, embedding_model)
         try:
+            manifest = Manifest.load(root / name)
+            check_compatible(manifest, root, embedding_model)
             segments = [open_segment(root, info) for info in manifest.segments]
         except IndexLoadError:
-            # A commit and its clean-up between reading CURRENT and opening a segment:
-            # open the newer manifest instead.
-            if read_pointer(root) != name and attempt < 4:
+            # A commit and its clean-up between reading CURRENT and opening what it
+            # named: open the newer manifest instead.
+            if attempt < 4 and read_pointer(root) != name:
                 continue
             raise
         return IndexSnapshot(root, manifest, segments)
