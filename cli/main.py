@@ -84,6 +84,7 @@ def cmd_ingest(args) -> int:
     engine = _engine(args)
     report = engine.ingest(args.paths, show_progress=not args.quiet)
     print_report(report)
+    print_merges(engine)
     # Non-zero only when nothing could be ingested at all.
     return 0 if (report.added or report.duplicates) else 1
 
@@ -134,7 +135,14 @@ def cmd_remove(args) -> int:
     engine = _engine(args)
     for a in engine.remove(args.article_ids):
         print(f"removed {a.article_id}  {a.title}")
+    print_merges(engine)
     return 0
+
+
+def print_merges(engine) -> None:
+    """Let the background merges a write started finish (the process is about to exit)."""
+    for m in engine.wait_for_merges():
+        log.info("merged %d segments into %s (%d passages) in %.1fs", len(m.merged), m.into, m.passages, m.seconds)
 
 
 def cmd_check(args) -> int:

@@ -16,12 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 # Settings that shape the index itself: part of the index fingerprint.
-INDEX_FIELDS = ("embedding_model", "embedding_backend", "chunk_max_tokens", "chunk_overlap_tokens", "index_type")
+INDEX_FIELDS = ("embedding_model", "embedding_backend", "chunk_max_tokens", "chunk_overlap_tokens", "index_type",
+                "sentence_vectors")
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {
         "description": "the shipped settings: hybrid retrieval (BM25 + best sentence over dense and BM25 candidates, fused), top 10, per-source/day sub-queries, article diversity",
         "overrides": {},
+    },
+    "late-sentences": {
+        "description": "sentence vectors pooled from each passage's one pass (late chunking) instead of embedded one by one",
+        "overrides": {"sentence_vectors": "late"},
     },
     "bm25": {
         "description": "lexical retrieval only (BM25)",

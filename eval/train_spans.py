@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,7 +29,6 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 
 def gold_sentences(store, questions):
     """(question, sentence text, unit) for answerable questions whose answer is in a unit of their article."""
-    from rag.answer.spans import question_stems
     from rag.text.terms import sentence_terms
 
     by_title: dict[str, list[int]] = defaultdict(list)
@@ -77,7 +75,6 @@ def examples(items, tagger):
 
 
 def evaluate(groups, w) -> dict[str, float]:
-    from eval.metrics import token_f1
 
     f1s, ems = [], []
     for q, _, X, f1, spans in groups:

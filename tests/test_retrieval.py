@@ -115,7 +115,8 @@ def test_unit_vectors_decode_exactly(seed_engine):
     units = np.array([0, 3, 1, len(snap.units) - 1])
     got = snap.unit_vectors_f32(units)
     assert got.dtype == np.float32
-    assert np.array_equal(got, np.asarray(snap.unit_vectors[units], dtype=np.float32))
+    (seg,) = snap.segments  # one ingest: one segment
+    assert np.array_equal(got, np.asarray(seg.unit_vectors[units], dtype=np.float32))
     assert snap.unit_vectors_f32(np.array([], dtype=np.int64)).shape[0] == 0
 
 

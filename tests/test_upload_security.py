@@ -33,7 +33,7 @@ def app_server(tmp_path_factory, seed_engine):
 
 
 def _article_titles(index: Path) -> list[str]:
-    from rag.store.generations import open_index
+    from rag.store.snapshot import open_index
 
     snap = open_index(index)
     try:

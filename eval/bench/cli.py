@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag.runtime import configure_process
 
-from . import embed, query, scale
+from . import devrun, embed, ingest, query, scale, store
 from .common import BACKENDS, BENCH
 
 
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=query.cmd_query)
 
     scale.add_parser(sub, common)
+    ingest.add_parser(sub, common)
+    store.add_parser(sub, common)
+    devrun.add_parser(sub, common)
     return p
 
 

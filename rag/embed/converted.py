@@ -55,6 +55,7 @@ class ConvertedEmbedder(ABC):
     FORMAT = "?"  # for messages
     VERB = "Converting"
     SUFFIX = ""  # the cache entry's name suffix ("" for a folder)
+    VARIANT = ""  # a second kind of conversion of the same backend (its own cache entries)
 
     def __init__(self, settings: Settings, *, for_queries: bool = False):
         backend = settings.embedding_backend
@@ -79,6 +80,9 @@ class ConvertedEmbedder(ABC):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.files.count_tokens(texts)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.files.token_offsets(text)
 
     @cached_property
     def dim(self) -> int:
@@ -133,7 +137,7 @@ class ConvertedEmbedder(ABC):
         """The converted model file, converted now if not cached yet."""
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("._")[-80:] or "model"
         cache = self.settings.models_dir
-        prefix = f"{safe}-{self.backend}-"
+        prefix = f"{safe}-{self.backend}{self.VARIANT}-"
         dst = cache / f"{prefix}{self.cache_key()}{self.SUFFIX}"
         if self.entry_complete(dst):
             return self.model_file(dst)

@@ -181,12 +181,55 @@ class ModelFiles:
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length, verbose=False)
         return list(enc["input_ids"])
 
+    def encode_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """:meth:`encode` plus each token's character span in its text ((0, 0) for [CLS]/[SEP])."""
+        if self.layout["lowercase"]:
+            texts = [t.lower() for t in texts]
+        fast = self.fast_tokenizer
+        if fast is not None:
+            return [(e.ids, e.offsets) for e in fast.encode_batch(texts, add_special_tokens=True)]
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length, verbose=False,
+                             return_offsets_mapping=True)
+        return list(zip(enc["input_ids"], enc["offset_mapping"]))
+
+    @cached_property
+    def counting_tokenizer(self):
+        """The fast tokenizer without truncation, for counting word pieces and their
+        offsets in texts of any length; None when the model has no tokenizer.json.
+
+        Chunking then never imports transformers (and through it torch): ~2 s of
+        every `rag ingest` with a converted backend.
+        """
+        from tokenizers import Tokenizer
+
+        file = self.model_dir / "tokenizer.json"
+        if not file.is_file():
+            return None
+        try:
+            tok = Tokenizer.from_file(str(file))
+        except Exception:  # noqa: BLE001 - the transformers tokenizer below still works
+            return None
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
         if not texts:
             return []
+        fast = self.counting_tokenizer
+        if fast is not None:
+            return [len(e.ids) for e in fast.encode_batch(list(texts), add_special_tokens=False)]
         enc = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece of ``text`` (no [CLS]/[SEP])."""
+        fast = self.counting_tokenizer
+        if fast is not None:
+            return [tuple(o) for o in fast.encode(text, add_special_tokens=False).offsets]
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(o) for o in enc["offset_mapping"]]
 
 
 def pad(seqs: Sequence[Sequence[int]], pad_id: int = 0, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -208,12 +251,13 @@ def normalise(v: np.ndarray) -> np.ndarray:
     return v / norms
 
 
-def build_torch_module(model_dir: Path, pooling: str, attention: str = "eager"):
+def build_torch_module(model_dir: Path, pooling: str, attention: str = "eager", *, tokens: bool = False):
     """The float torch module to convert: encoder + pooling + L2 normalisation.
 
     ``attention="eager"`` traces into plain MatMul/Softmax ops (what the ONNX
     exporter needs); ``"sdpa"`` keeps PyTorch's fused attention, which OpenVINO's
-    converter maps onto its own fused kernel.
+    converter maps onto its own fused kernel. With ``tokens`` the module also
+    returns the encoder's token outputs (for late chunking, see ``rag.embed.late``).
     """
     import torch
     from transformers import AutoModel
@@ -240,7 +284,8 @@ def build_torch_module(model_dir: Path, pooling: str, attention: str = "eager"):
             else:
                 m = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            out = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return (out, hidden) if tokens else out
 
     # eval() on the wrapper too: the exporter restores the wrapper's mode afterwards.
     return Pooled(encoder.eval()).eval()

@@ -47,14 +47,19 @@ import numpy as np
 from ..errors import RagError
 from ..settings import Settings
 from .converted import ConvertedEmbedder
+from .late import pool, token_ranges
 from .model_files import CHECK_TEXTS, build_torch_module, normalise, pad
 
 log = logging.getLogger(__name__)
 
 # Bump when the converted graph changes, so stale cached conversions are not reused.
 CONVERT_VERSION = 1
-# Pad batch widths up to a multiple of this: fewer distinct shapes to compile.
+# Pad question widths up to a multiple of this: fewer static shapes to compile.
 SHAPE_STEP = 16
+# Bulk batches (length-sorted) pad to a multiple of this: sentences average ~27
+# word pieces, where 16 wasted a fifth of the work on padding (8: 10% less CPU for
+# sentence units, measured on 3,279 MultiHop-RAG sentences; 4 gained nothing more).
+BULK_STEP = 8
 # Upper bound on texts per batch, however short they are.
 MAX_BATCH_ROWS = 256
 # Tokens per batch: this many full-length texts' worth.
@@ -101,14 +106,18 @@ class OpenVinoEmbedder(ConvertedEmbedder):
         tmp.mkdir(parents=True)
         self._export(tmp / "model.xml")
 
+    # The conversion outputs the pooled embedding only (the token-output variant: both).
+    TOKENS = False
+
     def _export(self, out: Path) -> None:
         import openvino as ov
         import torch
 
-        module = build_torch_module(self.files.model_dir, self.recipe["pooling"], attention="sdpa")
+        module = build_torch_module(self.files.model_dir, self.recipe["pooling"], attention="sdpa", tokens=self.TOKENS)
         check_ids, check_mask = pad(self.files.encode(list(CHECK_TEXTS)))
         with torch.no_grad():
-            reference = module(torch.from_numpy(check_ids), torch.from_numpy(check_mask)).numpy()
+            reference = module(torch.from_numpy(check_ids), torch.from_numpy(check_mask))
+            reference = (reference[0] if self.TOKENS else reference).numpy()
         ids, mask = pad(self.files.encode(list(CHECK_TEXTS[:2])))
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -118,6 +127,8 @@ class OpenVinoEmbedder(ConvertedEmbedder):
                 input=[("input_ids", [-1, -1], ov.Type.i64), ("attention_mask", [-1, -1], ov.Type.i64)],
             )
         model.outputs[0].get_tensor().set_names({"embedding"})
+        if self.TOKENS:
+            model.outputs[1].get_tensor().set_names({"tokens"})
         ov.save_model(model, str(out), compress_to_fp16=False)
         compiled = self._compile(out, latency=True)
         got = compiled({"input_ids": check_ids, "attention_mask": check_mask})[0]
@@ -230,44 +241,100 @@ class OpenVinoEmbedder(ConvertedEmbedder):
         if len(encoded) <= batch:
             ids, mask = pad(encoded, step=SHAPE_STEP)
             return normalise(self.run(ids, mask))
+        out = np.empty((len(encoded), self.dim), dtype=np.float32)
+
+        def done(request, idx) -> None:
+            out[idx] = request.get_output_tensor(0).data
+
+        self._bulk_run(self._bulk, encoded, done, show_progress)
+        return normalise(out)
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int]]]:
+        """Vectors of ``texts`` and of their character ``spans`` from one pass (late chunking).
+
+        Runs the token-output conversion of the model (cached per user like the
+        other): the passage vector is its pooled output, each span's the normalised
+        mean of its tokens' outputs (see :mod:`rag.embed.late`). Returns the span
+        vectors per text and the (text, span) pairs no token covered.
+        """
+        encoded = self.files.encode_with_offsets(list(texts))
+        ranges = [token_ranges(off, sp) for (_, off), sp in zip(encoded, spans)]
+        missing = [(i, j) for i, r in enumerate(ranges) for j in range(len(r)) if r[j, 1] <= r[j, 0]]
+        out = np.empty((len(encoded), self.dim), dtype=np.float32)
+        span_out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(encoded)
+
+        def done(request, idx) -> None:
+            pooled = request.get_output_tensor(0).data
+            hidden = request.get_output_tensor(1).data
+            for row, i in enumerate(idx):
+                out[i] = pooled[row]
+                span_out[i] = pool(hidden[row], ranges[i])
+
+        if encoded:
+            self._bulk_run(self._tokens._bulk, [ids for ids, _ in encoded], done, False)
+        return normalise(out), span_out, missing
+
+    @cached_property
+    def _tokens(self) -> "OpenVinoTokenEmbedder":
+        return OpenVinoTokenEmbedder(self.settings)
+
+    def _bulk_run(self, compiled, encoded: list[list[int]], done, show_progress: bool) -> None:
+        """Run ``compiled`` over ``encoded`` in length-sorted batches on parallel
+        streams; ``done(request, indices)`` receives each finished batch."""
         import openvino as ov
 
+        batch = max(1, int(self.settings.embedding_batch_size))
         lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
         order = np.argsort(-lengths, kind="stable")
-        out = np.empty((len(encoded), self.dim), dtype=np.float32)
         bar = None
         if show_progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(encoded), desc="Embedding", unit="text")
 
-        def done(request, idx) -> None:
-            out[idx] = request.get_output_tensor(0).data
+        def finished(request, idx) -> None:
+            done(request, idx)
             if bar is not None:
                 bar.update(len(idx))
 
-        compiled = self._bulk
         jobs = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        jobs.set_callback(done)
+        jobs.set_callback(finished)
         # Batches hold about `batch` full-length texts' worth of tokens: short texts
         # (sentence units) go many to a batch, so per-call overhead stays small.
         # Measured (eval.bench embed): 16 full-length texts a batch beat 32 by ~15%
         # with two streams; smaller batches keep both streams fed.
-        budget = min(batch, MAX_FULL_ROWS) * max(self.max_seq_length, SHAPE_STEP)
+        budget = min(batch, MAX_FULL_ROWS) * max(self.max_seq_length, BULK_STEP)
         try:
             s = 0
             while s < len(order):
-                width = -(-int(lengths[order[s]]) // SHAPE_STEP) * SHAPE_STEP
+                width = -(-int(lengths[order[s]]) // BULK_STEP) * BULK_STEP
                 rows = max(1, min(budget // width, MAX_BATCH_ROWS))
                 idx = order[s : s + rows]
                 s += rows
-                ids, mask = pad([encoded[i] for i in idx], step=SHAPE_STEP)
+                ids, mask = pad([encoded[i] for i in idx], step=BULK_STEP)
                 jobs.start_async({"input_ids": ids, "attention_mask": mask}, idx)
             jobs.wait_all()
         finally:
             if bar is not None:
                 bar.close()
-        return normalise(out)
+
+
+class OpenVinoTokenEmbedder(OpenVinoEmbedder):
+    """The conversion with token outputs too, for :meth:`OpenVinoEmbedder.embed_with_spans`.
+
+    A cache entry of its own (``...-openvino-tokens-...``): the question path keeps
+    the smaller pooled-only model, and checkouts that do not know this variant
+    never mistake its entry for a stale one of theirs.
+    """
+
+    VARIANT = "-tokens"
+    TOKENS = True
+
+    @cached_property
+    def recipe(self) -> dict:
+        return {**super().recipe, "outputs": ["embedding", "tokens"]}
 
 
 def infer(compiled, pool: queue.SimpleQueue, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

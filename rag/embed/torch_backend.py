@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import RagError
 from ..settings import Settings
-from .model_files import resolve_model_path
+from .late import pool, token_ranges
+from .model_files import normalise, resolve_model_path
 
 
 class TorchEmbedder:
@@ -61,6 +62,11 @@ class TorchEmbedder:
         enc = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
 
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece of ``text`` (no [CLS]/[SEP])."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(o) for o in enc["offset_mapping"]]
+
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -72,6 +78,30 @@ class TorchEmbedder:
             show_progress_bar=show_progress,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, int]]]:
+        """Vectors of ``texts`` and of their character ``spans`` from one pass (late chunking,
+        see :mod:`rag.embed.late`); returns the (text, span) pairs no token covered too."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_out: list[np.ndarray] = []
+        missing: list[tuple[int, int]] = []
+        step = 256  # texts per encode call: bounds the token outputs held at once
+        for lo in range(0, len(texts), step):
+            chunk = list(texts[lo : lo + step])
+            enc = self.tokenizer(chunk, truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True,
+                                 verbose=False)
+            outputs = self.model.encode(chunk, batch_size=self.settings.embedding_batch_size, output_value=None,
+                                        convert_to_numpy=False, show_progress_bar=False)
+            for k, (o, offsets) in enumerate(zip(outputs, enc["offset_mapping"])):
+                i = lo + k
+                out[i] = o["sentence_embedding"].float().numpy()
+                ranges = token_ranges(offsets, spans[i])
+                hidden = o["token_embeddings"][: len(offsets)].float().numpy()
+                span_out.append(pool(hidden, ranges))
+                missing += [(i, j) for j in range(len(ranges)) if ranges[j, 1] <= ranges[j, 0]]
+        return normalise(out), span_out, missing
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -170,3 +170,21 @@ def _fit(text, units: list[Span], ranges, count_tokens, budget) -> list[Span]:
             n = count_tokens([text[span.start : span.end]])[0]
         out.append(span)
     return out
+
+
+def home_passages(units: Sequence[Span], passages: Sequence[Span]) -> list[int]:
+    """For each unit, the passage that holds it most centrally (-1: none holds it).
+
+    With overlapping passages a sentence sits in two; its late-chunked vector is
+    pooled in the one where it has the most context on both sides.
+    """
+    out = []
+    for u in units:
+        best, score = -1, -1.0
+        for k, p in enumerate(passages):
+            if p.start <= u.start and u.end <= p.end:
+                room = min(u.start - p.start, p.end - u.end) / max(p.end - p.start, 1)
+                if room > score:
+                    best, score = k, room
+        out.append(best)
+    return out

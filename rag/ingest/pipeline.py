@@ -12,23 +12,32 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..embed.base import Embedder
+from ..embed.late import embed_with_spans
 from ..errors import RagError
 from ..settings import Settings
 from ..store import steps
-from ..store.bm25_tokens import Bm25Tokens
-from ..store.faiss_index import build_faiss, choose_index_type
-from ..store.generations import GenerationBuilder, current_generation, open_index, writer_lock
-from ..store.manifest import FORMAT_VERSION, Manifest
-from ..store.snapshot import PASSAGE_DTYPE, UNIT_DTYPE, IndexSnapshot
+from ..store.commit import writer_lock
+from ..store.manifest import check_compatible
+from ..store.writer import (
+    IndexSpec,
+    IndexState,
+    NewArticle,
+    add_segment,
+    delete_articles,
+)
 from ..text.headers import article_header, index_text
 from ..types import Article, FileResult, IngestReport
-from .chunking import Chunking, chunk_text
+from .chunking import Chunking, chunk_text, home_passages
 from .readers import iter_input_files, load_file
 
 log = logging.getLogger(__name__)
 
 # Called with (stage, done, total) so the UI can show progress without tqdm.
 ProgressFn = Callable[[str, int, int], None]
+# Texts per embedding call: progress is reported between calls, and each call ends
+# with the backend's parallel streams draining (one idles while the other finishes
+# the last batch), so calls are few and large.
+EMBED_CHUNK = 2048
 
 
 @dataclass
@@ -37,28 +46,16 @@ class Chunked:
     chunking: Chunking
 
 
-def _open_base(settings: Settings) -> IndexSnapshot | None:
-    root = Path(settings.index_dir)
-    if not root.exists() or current_generation(root) is None:
-        return None
-    return open_index(root, embedding_model=settings.embedding_model)
-
-
 def chunk_article(article: Article, embedder: Embedder, settings: Settings) -> Chunking:
     head = article_header(article)
     head_tokens = embedder.count_tokens([head])[0] if head else 0
-    tok = embedder.tokenizer
-
-    def offsets(piece: str) -> list[tuple[int, int]]:
-        return [tuple(o) for o in tok(piece, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
-
     return chunk_text(
         article.text,
         embedder.count_tokens,
         max_tokens=min(settings.chunk_max_tokens, embedder.max_seq_length),
         overlap_tokens=settings.chunk_overlap_tokens,
         header_tokens=head_tokens,
-        token_offsets=offsets,
+        token_offsets=embedder.token_offsets,
     )
 
 
@@ -100,25 +97,29 @@ def ingest_articles(
     progress: ProgressFn | None = None,
     show_progress: bool = True,
 ) -> IngestReport:
+    """Add new articles as one new segment of the index (atomically; duplicates are skipped)."""
     report = report or IngestReport()
     root = Path(settings.index_dir)
     with writer_lock(root):
-        base = _open_base(settings)
-        known = set(base.row_by_id) if base else set()
+        state = IndexState(root)
+        base = state.manifest
+        if base is not None:
+            check_compatible(base, root, settings.embedding_model)
         fresh: list[Article] = []
+        seen: set[str] = set()
         for art in articles:
-            if art.article_id in known:
+            if art.article_id in state or art.article_id in seen:
                 report.results.append(
                     FileResult(art.origin or "?", "duplicate", "already in the index", art.article_id, art.title)
                 )
                 continue
-            known.add(art.article_id)
+            seen.add(art.article_id)
             fresh.append(art)
         if not fresh:
             return report
 
-        chunk_max = base.manifest.chunk_max_tokens if base else settings.chunk_max_tokens
-        chunk_overlap = base.manifest.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
+        chunk_max = base.chunk_max_tokens if base else settings.chunk_max_tokens
+        chunk_overlap = base.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
         if base and (chunk_max, chunk_overlap) != (settings.chunk_max_tokens, settings.chunk_overlap_tokens):
             log.warning(
                 "index was built with %s-token chunks (overlap %s); new articles use the same",
@@ -141,178 +142,102 @@ def ingest_articles(
             return report
 
         texts = [index_text(c.article, c.article.text[p.start : p.end]) for c in chunked for p in c.chunking.passages]
-        unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
         t0 = time.perf_counter()
-        new_vectors = _embed_with_progress(embedder, texts, progress, show_progress, "passages")
-        new_unit_vectors = _embed_with_progress(embedder, unit_texts, progress, show_progress, "sentences")
+        if settings.sentence_vectors == "late":
+            new_vectors, new_unit_vectors = _embed_late(embedder, chunked, texts, progress, show_progress)
+        else:
+            unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
+            # One run over both: the backend sorts them by length into full batches.
+            both = _embed_with_progress(embedder, texts + unit_texts, progress, show_progress, "passages and sentences")
+            new_vectors, new_unit_vectors = both[: len(texts)], both[len(texts) :]
         log.info(
-            "embedded %d passages and %d sentences in %.1fs",
+            "embedded %d passages and %d sentences (%s) in %.1fs",
             len(texts),
-            len(unit_texts),
+            len(new_unit_vectors),
+            settings.sentence_vectors,
             time.perf_counter() - t0,
         )
-
         steps.reached("embedded")
-        builder = GenerationBuilder(root, base)
-        try:
-            unit_base = len(base.units) if base is not None else 0
-            new_passages, new_units = _tables(builder, chunked, unit_base)
-            if base is not None:
-                passages = np.concatenate([base.passages, new_passages])
-                vectors = np.concatenate([np.asarray(base.vectors), new_vectors])
-                units = np.concatenate([base.units, new_units])
-                unit_vectors = np.concatenate([np.asarray(base.unit_vectors), new_unit_vectors.astype(np.float16)])
-            else:
-                passages, vectors = new_passages, new_vectors
-                units, unit_vectors = new_units, new_unit_vectors
-            index_type = choose_index_type(settings.index_type, len(passages))
-            if base is not None and base.manifest.index_type == index_type:
-                # Incremental: add only the new vectors to a copy of the live index.
-                import faiss
-
-                faiss_index = faiss.clone_index(base.faiss)
-                faiss_index.add(new_vectors)
-            else:
-                faiss_index = build_faiss(vectors, index_type)
-            if progress:
-                progress("indexing", 0, 1)
-            tokens = _stored_bm25_tokens(base, len(passages))
-            # Only the new passages are tokenized; the stored ones are reused as ids.
-            tokens = tokens.extend(texts) if tokens is not None else Bm25Tokens.from_texts(
-                builder.all_index_texts(passages)
-            )
-            bm25 = tokens.build_bm25()
-            manifest = Manifest(
-                format_version=FORMAT_VERSION,
-                embedding_model=embedder.name,
-                dim=int(vectors.shape[1]),
-                chunk_max_tokens=chunk_max,
-                chunk_overlap_tokens=chunk_overlap,
-                index_type=index_type,
-                n_articles=(base.manifest.n_articles if base else 0) + len(chunked),
-                n_passages=len(passages),
-                generation=(base.manifest.generation + 1) if base else 1,
-                created_at=time.time(),
-                embedding_backend=settings.embedding_backend,
-            )
-            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25, tokens)
-        except BaseException:
-            builder.abort()
-            raise
-        if base is not None:
-            base.close()
-        for c in chunked:
-            report.results.append(
-                FileResult(
-                    c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.chunking.passages)
-                )
-            )
         if progress:
-            progress("done", 1, 1)
-        return report
-
-
-def _stored_bm25_tokens(base: IndexSnapshot | None, n_passages: int) -> Bm25Tokens | None:
-    """The base generation's tokenized BM25 corpus; None when it must be rebuilt from the texts.
-
-    A generation written before ``bm25_tokens/`` existed has none: the caller then
-    re-tokenizes every passage once, and the generation it writes has the files.
-    """
-    if base is None:
-        return Bm25Tokens.empty()
-    stored = base.bm25_tokens()
-    if stored is None:
-        log.info(
-            "%s has no stored BM25 tokens (written by an older version): re-tokenizing all "
-            "%d passages once",
-            base.gen_dir,
-            n_passages,
-        )
-    return stored
-
-
-def _tables(builder: GenerationBuilder, chunked: list[Chunked], unit_base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Passage and unit rows for new articles; unit indices continue after ``unit_base``."""
-    p_rows, u_rows = [], []
+            progress("indexing", 0, 1)
+        spec = IndexSpec(embedder.name, settings.embedding_backend, int(new_vectors.shape[1]), chunk_max,
+                         chunk_overlap, settings.index_type)
+        items = [NewArticle(c.article, c.chunking.units, c.chunking.passages) for c in chunked]
+        add_segment(state, spec, items, new_vectors, new_unit_vectors.astype(np.float16), texts)
     for c in chunked:
-        row = builder.add_article(c.article)
-        first = unit_base + len(u_rows)
-        starts = np.array([u.start for u in c.chunking.units])
-        ends = np.array([u.end for u in c.chunking.units])
-        u_rows.extend((row, u.start, u.end) for u in c.chunking.units)
-        for p in c.chunking.passages:
-            lo = int(np.searchsorted(starts, p.start, side="left"))
-            hi = int(np.searchsorted(ends, p.end, side="right"))
-            p_rows.append((row, p.start, p.end, first + lo, first + hi))
-    return np.array(p_rows, dtype=PASSAGE_DTYPE), np.array(u_rows, dtype=UNIT_DTYPE)
+        report.results.append(
+            FileResult(
+                c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.chunking.passages)
+            )
+        )
+    if progress:
+        progress("done", 1, 1)
+    return report
+
+
+def _embed_late(embedder, chunked: list[Chunked], texts: list[str], progress, show_progress) -> tuple[np.ndarray, np.ndarray]:
+    """Passage vectors, and sentence vectors pooled from the same pass (see rag.embed.late)."""
+    spans: list[list[tuple[int, int]]] = [[] for _ in texts]  # per passage: its units, in its index text
+    where: list[tuple[int, int]] = []  # per unit: (passage, slot), or (-1, index into alone)
+    alone: list[str] = []  # units no passage holds whole: embedded on their own
+    first = 0
+    for c in chunked:
+        head = article_header(c.article)
+        shift = len(head) + 1 if head else 0  # index_text puts the header and a newline first
+        passages = c.chunking.passages
+        for u, k in zip(c.chunking.units, home_passages(c.chunking.units, passages)):
+            if k < 0:
+                where.append((-1, len(alone)))
+                alone.append(c.article.text[u.start : u.end])
+                continue
+            p = passages[k]
+            where.append((first + k, len(spans[first + k])))
+            spans[first + k].append((shift + u.start - p.start, shift + u.end - p.start))
+        first += len(passages)
+    batch = EMBED_CHUNK
+    parts: list[np.ndarray] = []
+    span_vectors: list[np.ndarray] = []
+    with tqdm(total=len(texts), desc="Embedding passages", unit="passage", disable=not show_progress) as bar:
+        for i in range(0, len(texts), batch):
+            v, sv = embed_with_spans(embedder, texts[i : i + batch], spans[i : i + batch])
+            parts.append(v)
+            span_vectors.extend(sv)
+            bar.update(len(v))
+            if progress:
+                progress("embedding passages", min(i + batch, len(texts)), len(texts))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+    lone = embedder.embed(alone) if alone else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    units = [span_vectors[k][j] if k >= 0 else lone[j] for k, j in where]
+    return vectors, np.stack(units) if units else np.zeros((0, vectors.shape[1]), dtype=np.float32)
 
 
 def _embed_with_progress(embedder, texts, progress, show_progress, what: str) -> np.ndarray:
-    batch = max(1, embedder.settings.embedding_batch_size) * 8
+    """Vectors of ``texts``; a text that repeats (boilerplate lines, wire copies: 5% of
+    MultiHop-RAG's sentences) is embedded once."""
+    distinct = list(dict.fromkeys(texts))
     out = []
-    with tqdm(total=len(texts), desc=f"Embedding {what}", unit=what[:-1], disable=not show_progress) as bar:
-        for i in range(0, len(texts), batch):
-            out.append(embedder.embed(texts[i : i + batch]))
-            bar.update(len(texts[i : i + batch]))
+    with tqdm(total=len(distinct), desc=f"Embedding {what}", unit="text", disable=not show_progress) as bar:
+        for i in range(0, len(distinct), EMBED_CHUNK):
+            out.append(embedder.embed(distinct[i : i + EMBED_CHUNK]))
+            bar.update(len(distinct[i : i + EMBED_CHUNK]))
             if progress:
-                progress(f"embedding {what}", min(i + batch, len(texts)), len(texts))
-    return np.concatenate(out) if out else np.zeros((0, embedder.dim), dtype=np.float32)
+                progress(f"embedding {what}", min(i + EMBED_CHUNK, len(distinct)), len(distinct))
+    if not out:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    vectors = np.concatenate(out)
+    if len(distinct) == len(texts):
+        return vectors
+    at = {t: i for i, t in enumerate(distinct)}
+    return vectors[[at[t] for t in texts]]
 
 
 def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]:
-    """Remove articles by id; returns what was removed. Unknown ids are an error."""
+    """Remove articles by id (tombstones until the next merge); returns what was removed.
+    Unknown ids are an error and nothing is removed."""
     root = Path(settings.index_dir)
     with writer_lock(root):
-        base = _open_base(settings)
-        if base is None:
+        state = IndexState(root)
+        if state.manifest is None:
             raise RagError(f"No index at {root}.")
-        missing = [a for a in article_ids if a not in base.row_by_id]
-        if missing:
-            raise RagError(
-                f"No article with id {', '.join(missing)} in {root} (see `rag articles`)."
-            )
-        rows = {base.row_by_id[a] for a in article_ids}
-        # Text included, so a caller can put them back (undo) with ingest_articles.
-        removed = [base.article(base.meta_by_row[r].article_id) for r in sorted(rows)]
-        keep = ~np.isin(base.passages["article_row"], list(rows))
-        keep_units = ~np.isin(base.units["article_row"], list(rows))
-        # Old unit index -> new unit index once the removed units are gone.
-        new_index = np.cumsum(keep_units) - 1
-        passages = base.passages[keep].copy()
-        if len(passages):
-            passages["unit_lo"] = new_index[passages["unit_lo"]]
-            passages["unit_hi"] = new_index[passages["unit_hi"] - 1] + 1
-        vectors = np.asarray(base.vectors)[keep]
-        units = base.units[keep_units]
-        unit_vectors = np.asarray(base.unit_vectors)[keep_units]
-        builder = GenerationBuilder(root, base)
-        try:
-            builder.delete_articles(article_ids)
-            index_type = choose_index_type(
-                base.manifest.index_type if base.manifest.index_type != "auto" else settings.index_type,
-                len(passages),
-            )
-            faiss_index = build_faiss(vectors, index_type)
-            tokens = _stored_bm25_tokens(base, len(passages))
-            # Drop the removed passages' runs rather than re-tokenizing the rest.
-            tokens = tokens.select(keep) if tokens is not None else Bm25Tokens.from_texts(
-                builder.all_index_texts(passages)
-            )
-            bm25 = tokens.build_bm25()
-            m = base.manifest
-            manifest = Manifest(
-                **{
-                    **m.__dict__,
-                    "n_articles": m.n_articles - len(rows),
-                    "n_passages": len(passages),
-                    "generation": m.generation + 1,
-                    "created_at": time.time(),
-                    "index_type": index_type,
-                }
-            )
-            builder.commit(manifest, passages, vectors, units, unit_vectors, faiss_index, bm25, tokens)
-        except BaseException:
-            builder.abort()
-            raise
-        base.close()
+        _, removed = delete_articles(state, article_ids)
         return removed

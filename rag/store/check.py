@@ -2,15 +2,18 @@
 
 What is checked, from cheapest to dearest:
 
-* ``CURRENT`` names a generation, and the leftovers of interrupted writers (folders
-  it does not name, temporary folders) are listed; ``--repair`` removes them;
+* ``CURRENT`` names a manifest, and the leftovers of interrupted writers (segments
+  and manifests it does not name, temporary folders) are listed; ``--repair``
+  removes them (and migrates an index of the older format);
 * every file recorded in the manifest has its size and SHA-256 digest (flipped bytes
   inside vectors, FAISS data or the article store are found here, not at load);
 * SQLite's ``PRAGMA integrity_check``, and every article text decodes as UTF-8;
-* the parts agree: passages, vectors, FAISS entries, BM25 documents and token runs
-  count the same; units and their vectors too; every passage lies inside its
-  article's text and covers existing sentence units; the FAISS vectors equal the
-  stored ones; every vector has unit length.
+* in each segment the parts agree: passages, vectors, FAISS entries and BM25
+  documents count the same; units and their vectors too; the postings add up to the
+  passage lengths; every passage lies inside its article's text and covers existing
+  sentence units; the FAISS vectors equal the stored ones; every vector has unit
+  length; tombstones name articles of the segment, as many passages as recorded;
+* across segments: no article row in two segments, no article live twice.
 
 Damage is reported with what to do about it; nothing damaged is deleted.
 """
@@ -25,8 +28,11 @@ import numpy as np
 
 from ..errors import IndexLoadError
 from .checksums import digest_problems
-from .generations import collect_garbage, current_generation, leftovers, open_index, writer_lock
-from .manifest import Manifest
+from .commit import collect_garbage, writer_lock
+from .layout import is_legacy, leftovers, read_pointer
+from .manifest import Manifest, SegmentInfo
+from .migrate import migrate_legacy
+from .segment import STORE, Segment
 
 
 @dataclass(frozen=True)
@@ -81,59 +87,83 @@ def check_index(root: Path, *, repair: bool = False) -> CheckReport:
         report.findings.append(Finding("damaged", str(root), "no index folder here", "Build one with `rag ingest PATH...`"))
         return report
     try:
-        gen = current_generation(root)
+        name = read_pointer(root)
     except IndexLoadError as exc:
         report.findings.append(Finding("damaged", "CURRENT", str(exc)))
         return report
-    if gen is None:
+    if name is None:
         report.findings.append(Finding("damaged", "CURRENT", "missing: no index was ever committed here", rebuild_hint(root)))
         return report
+    if is_legacy(name):
+        if not repair:
+            report.findings.append(Finding("note", name, "an index of the older format 1; the next command that opens it "
+                                           "migrates it once", "`rag check --repair` migrates it now"))
+            return report
+        migrate_legacy(root)
+        report.repaired.append(f"{name} (migrated to segments)")
+        name = read_pointer(root)
 
     if repair:
         found = leftovers(root)
         with writer_lock(root):  # taking the lock removes leftovers already
             collect_garbage(root)
-        report.repaired = [p.name for p in found if not p.exists()]
+        report.repaired += [p.name for p in found if not p.exists()]
     for p in leftovers(root):
         report.findings.append(
-            Finding("leftover", p.name, "not named by CURRENT (left by an interrupted write)", "`rag check --repair` removes it")
+            Finding("leftover", p.name, "not named by the live manifest (left by an interrupted write)",
+                    "`rag check --repair` removes it")
         )
-
     try:
-        manifest = Manifest.load(gen / "manifest.json")
+        manifest = Manifest.load(root / name)
     except IndexLoadError as exc:
-        report.findings.append(Finding("damaged", f"{gen.name}/manifest.json", str(exc), rebuild_hint(root)))
+        report.findings.append(Finding("damaged", name, str(exc), rebuild_hint(root)))
         return report
-    _check_files(report, gen, manifest)
-    _check_sqlite(report, gen)
-    try:
-        snap = open_index(root)
-    except IndexLoadError as exc:
-        report.findings.append(Finding("damaged", gen.name, str(exc), rebuild_hint(root)))
-        return report
-    try:
-        _check_parts(report, snap)
-    finally:
-        snap.close()
+    report.articles, report.passages = manifest.n_articles, manifest.n_passages
+    rows_seen: dict[int, str] = {}
+    ids_seen: dict[str, str] = {}
+    for info in manifest.segments:
+        folder = root / info.name
+        if not folder.is_dir():
+            report.findings.append(Finding("damaged", info.name, "the segment folder is missing", rebuild_hint(root)))
+            continue
+        _check_files(report, folder, info)
+        _check_sqlite(report, folder)
+        try:
+            seg = Segment(folder, info)
+        except IndexLoadError as exc:
+            report.findings.append(Finding("damaged", info.name, str(exc), segment_hint(root, info)))
+            continue
+        try:
+            _check_segment(report, seg, info, rows_seen, ids_seen)
+        finally:
+            seg.close()
+    if rows_seen and max(rows_seen) >= manifest.next_row:
+        report.findings.append(Finding("damaged", name, f"article row {max(rows_seen)} is not below next_row "
+                                       f"{manifest.next_row}", rebuild_hint(root)))
     return report
 
 
-def _check_files(report: CheckReport, gen: Path, manifest: Manifest) -> None:
-    if not manifest.files:
-        report.findings.append(
-            Finding("note", f"{gen.name}/manifest.json", "no checksums recorded (written by an older version); "
-                    "the next ingest or removal records them")
-        )
+def segment_hint(root: Path, info: SegmentInfo) -> str:
+    return (
+        f"The other segments are intact: remove this segment's articles (`rag articles --index {root} --json` "
+        f"lists them by id; `rag remove ID...`) and ingest their files again; or move {root} aside and ingest "
+        "everything again"
+    )
+
+
+def _check_files(report: CheckReport, folder: Path, info: SegmentInfo) -> None:
+    if not info.files:
+        report.findings.append(Finding("note", info.name, "no checksums recorded"))
         return
-    for problem in digest_problems(gen, manifest.files):
-        report.findings.append(Finding("damaged", f"{gen.name}/{problem.split(' ', 1)[0]}", problem.split(" ", 1)[1],
-                                       rebuild_hint(report.root)))
+    for problem in digest_problems(folder, info.files):
+        rel, what = problem.split(" ", 1)
+        report.findings.append(Finding("damaged", f"{folder.name}/{rel}", what, segment_hint(report.root, info)))
 
 
-def _check_sqlite(report: CheckReport, gen: Path) -> None:
-    where = f"{gen.name}/store.sqlite"
+def _check_sqlite(report: CheckReport, folder: Path) -> None:
+    where = f"{folder.name}/{STORE}"
     try:
-        db = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         report.findings.append(Finding("damaged", where, f"cannot be opened ({exc})", rebuild_hint(report.root)))
         return
@@ -161,58 +191,55 @@ def _check_sqlite(report: CheckReport, gen: Path) -> None:
         db.close()
 
 
-def _check_parts(report: CheckReport, snap) -> None:
-    """Counts and cross-references between the parts of one opened generation."""
+def _check_segment(report: CheckReport, seg: Segment, info: SegmentInfo, rows_seen: dict, ids_seen: dict) -> None:
+    """Counts and cross-references between the parts of one segment, and with the others."""
     import faiss
 
-    where = snap.gen_dir.name
-    hint = rebuild_hint(report.root)
-    n = len(snap.passages)
-    report.articles, report.passages = len(snap.meta_by_row), n
+    hint = segment_hint(report.root, info)
 
     def damaged(problem: str) -> None:
-        report.findings.append(Finding("damaged", where, problem, hint))
+        report.findings.append(Finding("damaged", info.name, problem, hint))
 
-    counts = {
-        "passages": n,
-        "vectors": int(snap.vectors.shape[0]),
-        "FAISS entries": int(snap.faiss.ntotal),
-        "manifest passages": snap.manifest.n_passages,
-    }
-    if snap.bm25 is not None:
-        counts["BM25 documents"] = int(snap.bm25.scores["num_docs"])
-    tokens = snap.bm25_tokens()
-    if tokens is not None:
-        counts["BM25 token runs"] = len(tokens)
-    if len(set(counts.values())) > 1:
-        damaged("counts disagree: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    if len(snap.units) != snap.unit_vectors.shape[0]:
-        damaged(f"{len(snap.units)} sentence units but {snap.unit_vectors.shape[0]} unit vectors")
-    if len(snap.meta_by_row) != snap.manifest.n_articles:
-        damaged(f"{len(snap.meta_by_row)} articles in store.sqlite, the manifest says {snap.manifest.n_articles}")
+    for problem in seg.postings.problems():
+        damaged(f"BM25: {problem}")
+    n = len(seg.passages)
+    dead = set(info.deleted)
+    if not dead <= set(seg.meta_by_row):
+        damaged(f"{len(dead - set(seg.meta_by_row))} tombstoned article row(s) are not in this segment")
+    for row, meta in seg.meta_by_row.items():
+        if row in rows_seen:
+            damaged(f"article row {row} is also in {rows_seen[row]}")
+        rows_seen[row] = info.name
+        if row not in dead:
+            if meta.article_id in ids_seen:
+                damaged(f"article {meta.article_id} is also live in {ids_seen[meta.article_id]}")
+            ids_seen[meta.article_id] = info.name
     if not n:
         return
-    rows = snap.passages["article_row"]
-    unknown = np.setdiff1d(np.unique(rows), np.fromiter(snap.meta_by_row, dtype=np.int64))
+    rows = seg.passages["article_row"]
+    if int(np.isin(rows, list(dead)).sum()) != info.deleted_passages:
+        damaged(f"the manifest counts {info.deleted_passages} tombstoned passages, the segment has "
+                f"{int(np.isin(rows, list(dead)).sum())}")
+    unknown = np.setdiff1d(np.unique(rows), np.fromiter(seg.meta_by_row, dtype=np.int64))
     if len(unknown):
-        damaged(f"{len(unknown)} article row(s) of passages are not in store.sqlite (e.g. {int(unknown[0])})")
+        damaged(f"{len(unknown)} article row(s) of passages are not in {STORE} (e.g. {int(unknown[0])})")
         return
-    without = set(snap.meta_by_row) - set(np.unique(rows).tolist())
+    without = set(seg.meta_by_row) - set(np.unique(rows).tolist())
     if without:
         damaged(f"{len(without)} article(s) have no passages (e.g. row {min(without)})")
-    lo, hi = snap.passages["unit_lo"], snap.passages["unit_hi"]
-    if np.any(lo < 0) or np.any(hi > len(snap.units)) or np.any(hi <= lo):
+    lo, hi = seg.passages["unit_lo"], seg.passages["unit_hi"]
+    if np.any(lo < 0) or np.any(hi > len(seg.units)) or np.any(hi <= lo):
         damaged("passages point at sentence units that do not exist")
-    elif np.any(snap.units["article_row"][lo] != rows):
+    elif np.any(seg.units["article_row"][lo] != rows):
         damaged("passages cover sentence units of other articles")
-    lengths = {r: len(snap.article_text(r)) for r in snap.meta_by_row}
+    lengths = {r: len(seg.article_text(r)) for r in seg.meta_by_row}
     ends = np.array([lengths[int(r)] for r in rows])
-    if np.any(snap.passages["start"] < 0) or np.any(snap.passages["end"] > ends) or np.any(snap.passages["end"] <= snap.passages["start"]):
+    if np.any(seg.passages["start"] < 0) or np.any(seg.passages["end"] > ends) or np.any(seg.passages["end"] <= seg.passages["start"]):
         damaged("passages reach outside their article's text")
-    vectors = np.asarray(snap.vectors, dtype=np.float32)
+    vectors = np.asarray(seg.vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1)
     if not np.all(np.isfinite(norms)) or np.any(np.abs(norms - 1) > 1e-3):
         damaged(f"{int(np.sum(~(np.abs(norms - 1) <= 1e-3)))} passage vector(s) are not unit length")
-    base = faiss.downcast_index(snap.faiss.storage) if isinstance(snap.faiss, faiss.IndexHNSW) else snap.faiss
+    base = faiss.downcast_index(seg.faiss.storage) if isinstance(seg.faiss, faiss.IndexHNSW) else seg.faiss
     if isinstance(base, faiss.IndexFlat) and not np.array_equal(base.reconstruct_n(0, base.ntotal), vectors):
         damaged("the FAISS index holds other vectors than vectors.npy")

@@ -1,13 +1,26 @@
 """What retrieval and answering read from an index: the seam a second store plugs into.
 
-:class:`~rag.store.snapshot.IndexSnapshot` (the local, embedded store) is one
-implementation. Retrieval, the answerer and the faces use only these members, so a
-store backed by a server (dense + BM25 candidates computed remotely) can be added
-without touching them.
+:class:`~rag.store.snapshot.IndexSnapshot` (the local, embedded store: several
+immutable segments read as one) is one implementation. Retrieval, the answerer and
+the faces use only these members, so a store backed by a server (dense + BM25
+candidates computed remotely) can be added without touching them.
 
-Passages and sentence units are addressed by dense integer ids (row numbers):
-``passages`` and ``units`` are structured arrays with the fields of
-:data:`~rag.store.snapshot.PASSAGE_DTYPE` and :data:`~rag.store.snapshot.UNIT_DTYPE`.
+Passages and sentence units are addressed by dense integer ids, stable for the
+life of one store object (a snapshot): ``passages`` and ``units`` are structured
+arrays with the fields of :data:`~rag.store.segment.PASSAGE_DTYPE` and
+:data:`~rag.store.segment.UNIT_DTYPE`; ``article_row`` is the article's key.
+
+What a server-backed store (Milvus and the like) implements:
+
+* ``dense_scores`` may return None (it does for approximate local indexes too):
+  retrieval then asks ``dense_search`` for each ranked list, with a boolean mask
+  over the passages for the sub-searches restricted to one publisher or day; the
+  masks are built from ``passages["article_row"]`` and the article metadata, so a
+  server store turns one into a filter expression on its article rows.
+* ``bm25_scores`` returns one score per passage: a server store with its own
+  keyword search returns its top candidates' scores and zeros elsewhere.
+* the tables (``passages``, ``units``, metadata) are what answers quote from; a
+  server store keeps a local copy of them per snapshot, or fetches candidates' rows.
 """
 
 from __future__ import annotations

@@ -1,26 +1,25 @@
-"""One index generation opened read-only: articles, passages, sentence units, vectors, BM25.
+"""One snapshot of the index: the segments a manifest lists, read as a single store.
 
-Layout of a generation folder::
+A snapshot implements :class:`~rag.store.protocol.Store` over all its segments:
+passages and sentence units of the live (not tombstoned) articles get dense ids in
+segment order, so retrieval never knows segments exist, and an index built in many
+ingests numbers its passages exactly as one built in a single ingest from the same
+articles in the same order. BM25 uses global statistics (:mod:`.bm25`); exact
+vector search is one pass over each segment's vectors; approximate segments (HNSW)
+are searched one by one and their candidates merged by score.
 
-    manifest.json     format version, embedding model, dimension, chunking, counts
-    store.sqlite      articles (metadata + cleaned text)
-    passages.npy      structured array: article row, start, end (offsets into text),
-                      and the run of sentence units it covers
-    vectors.npy       normalised float32 embeddings, one row per passage
-    units.npy         sentence units: article row, start, end
-    unit_vectors.npy  float16 embeddings of the units (answer extraction, reranking)
-    faiss.index       FAISS index over vectors.npy (faiss.write_index)
-    bm25/             bm25s index over header + passage text (numpy + JSON)
-    bm25_tokens/      the tokenized (stemmed) BM25 corpus (see :class:`Bm25Tokens`)
-
-Nothing is unpickled.
+Segments are immutable, so an opened segment is shared by every snapshot of this
+process that lists it: reloading after an ingest opens only the new segment. A
+snapshot holds its segments for as long as it lives, so a reader keeps the view it
+opened while merges replace and remove segments on disk.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import json
+import logging
 import threading
-from collections import OrderedDict
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,90 +27,121 @@ import numpy as np
 
 from ..errors import IndexLoadError, RagError
 from ..types import Article, Passage
-from .bm25_tokens import TOKENS_DIR, Bm25Tokens, check_token_files
+from .bm25 import GlobalBm25
 from .checksums import size_problems
-from .faiss_index import faiss_single_thread, hnsw_ef_search
-from .manifest import Manifest
+from .faiss_index import faiss_single_thread
+from .folder import check_index_folder
+from .layout import is_legacy, read_pointer
+from .manifest import Manifest, SegmentInfo, check_compatible
+from .migrate import migrate_legacy
+from .segment import PASSAGE_DTYPE, UNIT_DTYPE, Segment
 
-# Passages are runs of sentence units [unit_lo, unit_hi) of one article.
-PASSAGE_DTYPE = np.dtype(
-    [("article_row", "<i4"), ("start", "<i8"), ("end", "<i8"), ("unit_lo", "<i8"), ("unit_hi", "<i8")]
-)
-UNIT_DTYPE = np.dtype([("article_row", "<i4"), ("start", "<i8"), ("end", "<i8")])
+log = logging.getLogger(__name__)
+
+_open_segments: "weakref.WeakValueDictionary[tuple, Segment]" = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
 
 
-def decode_text(raw: bytes) -> str:
-    """SQLite TEXT to str; bytes that are not UTF-8 become U+FFFD."""
-    return raw.decode("utf-8", errors="replace")
+def open_segment(root: Path, info: SegmentInfo) -> Segment:
+    """The segment ``info`` names, shared with other snapshots of this process."""
+    key = (str(Path(root).resolve()), info.name, json.dumps(info.files, sort_keys=True))
+    with _open_lock:
+        seg = _open_segments.get(key)
+        # Sizes are checked again (a few stats): files damaged since are not served from memory.
+        if seg is None or size_problems(seg.folder, info.files):
+            seg = Segment(Path(root) / info.name, info)
+            _open_segments[key] = seg
+        return seg
+
+
+def open_index(root: Path, *, embedding_model: str | None = None) -> "IndexSnapshot":
+    """Open the live manifest's segments, checking they were built with the same model.
+
+    An index in the older one-folder-per-generation format is migrated once.
+    """
+    root = Path(root)
+    check_index_folder(root, create=False)
+    for attempt in range(5):
+        name = read_pointer(root) if root.is_dir() else None
+        if name is None:
+            raise IndexLoadError(f"No index at {root}. Build one with `rag ingest PATH...` (or set RAG_INDEX).")
+        if is_legacy(name):
+            migrate_legacy(root)
+            continue
+        try:
+            manifest = Manifest.load(root / name)
+            check_compatible(manifest, root, embedding_model)
+            segments = [open_segment(root, info) for info in manifest.segments]
+        except IndexLoadError:
+            # A commit and its clean-up between reading CURRENT and opening what it
+            # named: open the newer manifest instead.
+            if attempt < 4 and read_pointer(root) != name:
+                continue
+            raise
+        return IndexSnapshot(root, manifest, segments)
+    raise IndexLoadError(f"The index at {root} kept changing while it was being opened; try again.")
 
 
 class IndexSnapshot:
-    """One generation, opened read-only. Immutable and safe to share across threads."""
+    """The segments of one manifest, read-only. Immutable and safe to share across threads."""
 
-    def __init__(self, root: Path, gen_dir: Path, manifest: Manifest):
-        import bm25s
-        import faiss
-
+    def __init__(self, root: Path, manifest: Manifest, segments: list[Segment]):
         self.root = root
-        self.gen_dir = gen_dir
         self.manifest = manifest
-        # Cheap checks first (stat only): a truncated file must not be memory-mapped.
-        problems = size_problems(gen_dir, manifest.files)
-        if problems:
-            raise IndexLoadError(
-                f"The index at {root} is damaged: {gen_dir.name}/{problems[0]}"
-                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-                + ". Run `rag check` for details."
-            )
-        try:
-            self.passages = np.load(gen_dir / "passages.npy", allow_pickle=False)
-            self.vectors = np.load(gen_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
-            self.units = np.load(gen_dir / "units.npy", allow_pickle=False)
-            self.unit_vectors = np.load(gen_dir / "unit_vectors.npy", mmap_mode="r", allow_pickle=False)
-            self.faiss = faiss.read_index(str(gen_dir / "faiss.index"))
-            self.bm25 = (
-                bm25s.BM25.load(str(gen_dir / "bm25"), mmap=False, show_progress=False, verbosity=0)
-                if manifest.n_passages
-                else None
-            )
-            self._db = sqlite3.connect(
-                f"file:{gen_dir / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False
-            )
-            # Invalid UTF-8 in a stored text (a flipped byte) reads as U+FFFD instead
-            # of failing every search that touches the article; `rag check` reports it.
-            self._db.text_factory = decode_text
-            rows = self._db.execute(
-                "SELECT row, article_id, title, source, url, published_at, author, origin "
-                "FROM articles ORDER BY row"
-            ).fetchall()
-        except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
-            raise IndexLoadError(
-                f"The index generation {gen_dir} is damaged ({exc}). Delete {root} and ingest "
-                "again, or restore it from a backup."
-            ) from exc
-        self._lock = threading.Lock()
-        self._text_cache: OrderedDict[int, str] = OrderedDict()
+        self.segments = tuple(segments)
+        dim = manifest.dim
+        p_parts, u_parts = [], []
+        # Per segment: its live passages' and units' local ids (None: all live) and
+        # the snapshot id of each of its passages (None: base + local).
+        self._live_p: list[np.ndarray | None] = []
+        self._live_u: list[np.ndarray | None] = []
+        self._pid_of: list[np.ndarray | None] = []
+        p_base, u_base = [0], [0]
         self.meta_by_row: dict[int, Article] = {}
         self.row_by_id: dict[str, int] = {}
-        for row, aid, title, source, url, date, author, origin in rows:
-            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin)
-            self.row_by_id[aid] = row
-        n = len(self.passages)
-        if not (n == self.vectors.shape[0] == self.faiss.ntotal == manifest.n_passages) or len(
-            rows
-        ) != manifest.n_articles:
-            raise IndexLoadError(
-                f"The index at {root} is inconsistent (passages {n}, vectors "
-                f"{self.vectors.shape[0]}, FAISS {self.faiss.ntotal}, manifest "
-                f"{manifest.n_passages}). Delete it and ingest again."
-            )
-        if len(self.units) != self.unit_vectors.shape[0] or (n and int(self.passages["unit_hi"].max()) > len(self.units)):
-            raise IndexLoadError(f"The sentence table at {gen_dir} does not match its passages. Delete {root} and ingest again.")
-        if self.bm25 is not None and int(self.bm25.scores["num_docs"]) != n:
-            raise IndexLoadError(f"The BM25 index at {gen_dir} does not match its passages.")
-        check_token_files(gen_dir / TOKENS_DIR, n)
-        if isinstance(self.faiss, faiss.IndexHNSW):
-            self.faiss.hnsw.efSearch = hnsw_ef_search(self.faiss.ntotal)
+        self._seg_of_row: dict[int, int] = {}
+        for k, (seg, info) in enumerate(zip(self.segments, manifest.segments)):
+            deleted = np.array(sorted(info.deleted), dtype=np.int64)
+            passages, units = seg.passages, seg.units
+            if len(deleted):
+                keep_p = ~np.isin(passages["article_row"], deleted)
+                keep_u = ~np.isin(units["article_row"], deleted)
+                live_p, live_u = np.flatnonzero(keep_p), np.flatnonzero(keep_u)
+                new_u = np.cumsum(keep_u) - 1
+                passages = passages[keep_p].copy()
+                if len(passages):
+                    passages["unit_lo"] = new_u[passages["unit_lo"]]
+                    passages["unit_hi"] = new_u[passages["unit_hi"] - 1] + 1
+                units = units[keep_u]
+                pid_of = np.full(len(seg.passages), -1, dtype=np.int64)
+                pid_of[live_p] = p_base[-1] + np.arange(len(live_p))
+            else:
+                live_p = live_u = pid_of = None
+            if u_base[-1]:
+                passages = passages.copy() if passages is seg.passages else passages
+                passages["unit_lo"] += u_base[-1]
+                passages["unit_hi"] += u_base[-1]
+            p_parts.append(passages)
+            u_parts.append(units)
+            self._live_p.append(live_p)
+            self._live_u.append(live_u)
+            self._pid_of.append(pid_of)
+            p_base.append(p_base[-1] + len(passages))
+            u_base.append(u_base[-1] + len(units))
+            dead = set(info.deleted)
+            for row, meta in seg.meta_by_row.items():
+                if row not in dead:
+                    self.meta_by_row[row] = meta
+                    self.row_by_id[meta.article_id] = row
+                    self._seg_of_row[row] = k
+        one = len(p_parts) == 1
+        self.passages = p_parts[0] if one else (np.concatenate(p_parts) if p_parts else np.zeros(0, PASSAGE_DTYPE))
+        self.units = u_parts[0] if one else (np.concatenate(u_parts) if u_parts else np.zeros(0, UNIT_DTYPE))
+        self._p_base = np.array(p_base, dtype=np.int64)
+        self._u_base = np.array(u_base, dtype=np.int64)
+        self._dim = dim
+        self.bm25 = GlobalBm25([(s.postings, int(b), ids) for s, b, ids in zip(self.segments, p_base, self._pid_of)])
+        self._all_flat = all(s.is_flat for s in self.segments)
 
     # -- articles and passages -------------------------------------------------
     def __len__(self) -> int:
@@ -126,25 +156,10 @@ class IndexSnapshot:
         return {self.meta_by_row[int(r)].article_id: int(c) for r, c in zip(rows, counts)}
 
     def article_text(self, row: int) -> str:
-        with self._lock:
-            text = self._text_cache.get(row)
-            if text is not None:
-                self._text_cache.move_to_end(row)
-                return text
-            try:
-                found = self._db.execute("SELECT text FROM articles WHERE row = ?", (row,)).fetchone()
-            except sqlite3.Error as exc:
-                raise IndexLoadError(
-                    f"The article store of the index at {self.root} is damaged ({exc}). Run "
-                    "`rag check` for details."
-                ) from exc
-            if found is None:
-                raise KeyError(row)
-            text = found[0]
-            self._text_cache[row] = text
-            if len(self._text_cache) > 2048:
-                self._text_cache.popitem(last=False)
-            return text
+        k = self._seg_of_row.get(int(row))
+        if k is None:
+            raise KeyError(row)
+        return self.segments[k].article_text(int(row))
 
     def article(self, article_id: str) -> Article:
         """The full article, text included."""
@@ -161,9 +176,27 @@ class IndexSnapshot:
         text = self.article_text(row)[start:end]
         return Passage(int(pid), self.meta_by_row[row].article_id, start, end, text)
 
+    def passage_meta(self, pid: int) -> Article:
+        return self.meta_by_row[int(self.passages[pid]["article_row"])]
+
     def passage_units(self, pid: int) -> range:
         rec = self.passages[pid]
         return range(int(rec["unit_lo"]), int(rec["unit_hi"]))
+
+    def _gather(self, ids, bases: np.ndarray, live: list, arrays: list, dtype) -> np.ndarray:
+        """Rows ``ids`` (snapshot numbering) of per-segment arrays, in the order given."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(arrays) == 1 and live[0] is None:
+            return np.asarray(arrays[0][ids])
+        out = np.empty((len(ids), self._dim), dtype=dtype)
+        seg = np.searchsorted(bases, ids, side="right") - 1
+        for k in np.unique(seg):
+            sel = seg == k
+            local = ids[sel] - bases[k]
+            if live[k] is not None:
+                local = live[k][local]
+            out[sel] = arrays[k][local]
+        return out
 
     def unit_vectors_f32(self, units) -> np.ndarray:
         """Float32 copies of some units' vectors (stored as float16).
@@ -172,7 +205,7 @@ class IndexSnapshot:
         float16 cast, the costliest step of scoring a search's sentences
         (``python -m eval.bench query``: ~3 ms of a search on this 2-core machine).
         """
-        rows = np.asarray(self.unit_vectors[units])
+        rows = self._gather(units, self._u_base, self._live_u, [s.unit_vectors for s in self.segments], np.float16)
         if rows.dtype != np.float16 or rows.ndim != 2 or not len(rows):
             return np.asarray(rows, dtype=np.float32)
         import faiss
@@ -181,78 +214,86 @@ class IndexSnapshot:
         with faiss_single_thread():
             return sq.decode(np.ascontiguousarray(rows).view(np.uint8))
 
+    def passage_vectors(self, pids) -> np.ndarray:
+        """Float32 passage vectors, in the order of ``pids``."""
+        rows = self._gather(pids, self._p_base, self._live_p, [s.vectors for s in self.segments], np.float32)
+        return np.asarray(rows, dtype=np.float32)
+
     # -- candidate search ------------------------------------------------------
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray | None:
-        """Inner product of the question with every passage, for an exact (flat) index.
+        """Inner product of the question with every passage, when every segment is exact (flat).
 
         One pass over the stored vectors serves the main search and every sub-search
         (each a mask over it, as for BM25), where a faiss search per sub-search
         scans them all again: on MultiHop-RAG's 8,802 passages one pass plus two
         masked selections take 0.44 ms against 0.91 ms, on 50,000 4.4 against 10.4.
-        Approximate indexes (HNSW, IVF) are searched through faiss instead: None.
+        Approximate segments (HNSW, IVF) are searched through faiss instead: None.
+        """
+        if not self._all_flat:
+            return None
+        q = np.asarray(qvec, dtype=np.float32)
+        parts = []
+        for seg, live in zip(self.segments, self._live_p):
+            scores = np.asarray(seg.vectors) @ q
+            parts.append(scores if live is None else scores[live])
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def dense_search(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
+        """The ``depth`` nearest passages through faiss, only among ``mask`` when given.
+
+        Each segment is searched for ``depth`` candidates among its live passages;
+        the union is ranked by score.
         """
         import faiss
 
-        if not isinstance(self.faiss, faiss.IndexFlat):
-            return None
-        return np.asarray(self.vectors) @ np.asarray(qvec, dtype=np.float32)
-
-    def dense_search(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
-        """The ``depth`` nearest passages through faiss, only among ``mask`` when given."""
-        import faiss
-
-        depth = min(depth, len(self))
-        params = None
-        if mask is not None:
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            depth = min(depth, len(allowed))
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        if depth == 0:
+        q = qvec.reshape(1, -1).astype(np.float32)
+        found_ids, found_scores = [], []
+        for k, seg in enumerate(self.segments):
+            base, end = int(self._p_base[k]), int(self._p_base[k + 1])
+            live, pid_of = self._live_p[k], self._pid_of[k]
+            allowed = None
+            if mask is not None:
+                sub = np.flatnonzero(mask[base:end])
+                if not len(sub):
+                    continue
+                allowed = sub if live is None else live[sub]
+            elif live is not None:
+                allowed = live
+            d = min(depth, seg.faiss.ntotal if allowed is None else len(allowed))
+            if d <= 0:
+                continue
+            params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+            with faiss_single_thread():
+                sc, ids = seg.faiss.search(q, d, params=params)
+            ok = ids[0] >= 0
+            local = ids[0][ok]
+            found_ids.append(base + local if pid_of is None else pid_of[local])
+            found_scores.append(sc[0][ok])
+        if not found_ids:
             return [], []
-        with faiss_single_thread():
-            sc, ids = self.faiss.search(qvec.reshape(1, -1).astype(np.float32), depth, params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep].tolist(), sc[0][keep].tolist()
-
-    def passage_vectors(self, pids) -> np.ndarray:
-        """Float32 passage vectors, in the order of ``pids``."""
-        return np.asarray(self.vectors[np.asarray(pids, dtype=np.int64)], dtype=np.float32)
+        ids = np.concatenate(found_ids)
+        scores = np.concatenate(found_scores)
+        if len(found_ids) > 1:
+            order = np.lexsort((ids, -scores))[:depth]
+            ids, scores = ids[order], scores[order]
+        return ids.tolist(), scores.tolist()
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray | None:
         """BM25 score of every passage for these query tokens (None: no known token)."""
-        if self.bm25 is None:
+        if not len(self):
             return None
-        known = [t for t in tokens if t in self.bm25.vocab_dict]
-        return self.bm25.get_scores(known) if known else None
+        return self.bm25.scores(tokens)
 
     def vocabulary(self) -> dict[str, int]:
         """BM25 term -> id (terms stemmed as :func:`rag.text.terms.bm25_tokenize` does)."""
-        return self.bm25.vocab_dict if self.bm25 is not None else {}
+        return self.bm25.term_id
 
     def term_idf(self) -> np.ndarray:
-        """BM25 IDF per vocabulary term id, from the document frequencies in the bm25s matrix."""
-        if self.bm25 is None:
-            return np.zeros(0, dtype=np.float32)
-        indptr = np.asarray(self.bm25.scores["indptr"])
-        # bm25s keeps a trailing "" entry in its vocabulary that has no column.
-        df = np.zeros(len(self.bm25.vocab_dict), dtype=np.float64)
-        df[: len(indptr) - 1] = np.diff(indptr)
-        n = float(self.bm25.scores["num_docs"])
-        return np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-
-    def passage_meta(self, pid: int) -> Article:
-        return self.meta_by_row[int(self.passages[pid]["article_row"])]
-
-    def bm25_tokens(self) -> "Bm25Tokens | None":
-        """The stored tokenized BM25 corpus, or None for a generation written without it.
-
-        Only writers call this: the arrays are as large as the corpus, so opening a
-        snapshot (the query path) never loads them.
-        """
-        tok_dir = self.gen_dir / TOKENS_DIR
-        if not tok_dir.exists():
-            return None
-        return Bm25Tokens.load(tok_dir, len(self.passages))
+        """BM25 IDF per vocabulary term id (global document frequencies)."""
+        return self.bm25.idf()
 
     def close(self) -> None:
-        self._db.close()
+        """Let go of the segments (they close when no snapshot holds them any more)."""
+        self.segments = ()

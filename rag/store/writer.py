@@ -1,0 +1,171 @@
+"""Adding and deleting articles: each ingest writes one new segment, each delete writes tombstones.
+
+Nothing already written is copied or rewritten: an ingest of 10 articles into an
+index of a million passages writes a segment of 10 articles and a new manifest;
+a delete writes only a manifest whose segments list the deleted article rows.
+Merges (:mod:`.merge`) later fold small segments together and drop tombstoned rows.
+Call these under :func:`~.commit.writer_lock`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import RagError
+from ..types import Article
+from .commit import build_segment, commit
+from .faiss_index import build_faiss, choose_index_type
+from .layout import is_legacy, live_manifest, read_pointer
+from .manifest import FORMAT_VERSION, Manifest, SegmentInfo
+from .migrate import migrate_legacy
+from .postings import Postings
+from .segment import (
+    META_COLUMNS,
+    PASSAGE_DTYPE,
+    STORE,
+    UNIT_DTYPE,
+    decode_text,
+    write_segment,
+)
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article to add, cut into sentence units and passages (runs of units)."""
+
+    article: Article
+    units: Sequence  # spans with .start/.end into article.text
+    passages: Sequence  # spans covering whole units
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What a new index records about how it was built."""
+
+    embedding_model: str
+    embedding_backend: str
+    dim: int
+    chunk_max_tokens: int
+    chunk_overlap_tokens: int
+    index_setting: str = "auto"
+
+    def manifest(self) -> Manifest:
+        return Manifest(
+            format_version=FORMAT_VERSION, embedding_model=self.embedding_model, dim=self.dim,
+            chunk_max_tokens=self.chunk_max_tokens, chunk_overlap_tokens=self.chunk_overlap_tokens,
+            index_type=self.index_setting, generation=0, created_at=time.time(),
+            embedding_backend=self.embedding_backend, index_setting=self.index_setting,
+        ).with_segments([])
+
+
+class IndexState:
+    """The live manifest and the articles it holds, read without opening vectors or FAISS."""
+
+    def __init__(self, root: Path):
+        root = Path(root)
+        if is_legacy(read_pointer(root) if root.is_dir() else None):
+            migrate_legacy(root)
+        self.root = root
+        self.manifest = live_manifest(root) if root.is_dir() else None
+        self.row_of: dict[str, tuple[int, int]] = {}  # article id -> (segment index, row)
+        for k, info in enumerate(self.manifest.segments if self.manifest else ()):
+            dead = set(info.deleted)
+            for row, aid in _query(root / info.name, "SELECT row, article_id FROM articles"):
+                if row not in dead:
+                    self.row_of[aid] = (k, row)
+
+    def __contains__(self, article_id: str) -> bool:
+        return article_id in self.row_of
+
+
+def _query(folder: Path, sql: str, args: Sequence = ()) -> list[tuple]:
+    db = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)
+    db.text_factory = decode_text
+    try:
+        return db.execute(sql, tuple(args)).fetchall()
+    except sqlite3.Error as exc:
+        raise RagError(f"The article store {folder / STORE} is unreadable ({exc}). Run `rag check --index {folder.parent}`.") from exc
+    finally:
+        db.close()
+
+
+def add_segment(
+    state: IndexState,
+    spec: IndexSpec,
+    items: list[NewArticle],
+    vectors: np.ndarray,
+    unit_vectors: np.ndarray,
+    index_texts: list[str],
+) -> Manifest:
+    """Write ``items`` as one new segment and commit a manifest that adds it.
+
+    ``vectors`` and ``index_texts`` follow the items' passages in order,
+    ``unit_vectors`` their units.
+    """
+    base = state.manifest or spec.manifest()
+    first_row = base.next_row
+    records, p_rows, u_rows = [], [], []
+    for i, item in enumerate(items):
+        a, row = item.article, first_row + i
+        records.append((row, a.article_id, a.title, a.source, a.url, a.published_at, a.author, a.origin, a.text, None))
+        first_unit = len(u_rows)
+        starts = np.array([u.start for u in item.units])
+        ends = np.array([u.end for u in item.units])
+        u_rows.extend((row, u.start, u.end) for u in item.units)
+        for p in item.passages:
+            lo = int(np.searchsorted(starts, p.start, side="left"))
+            hi = int(np.searchsorted(ends, p.end, side="right"))
+            p_rows.append((row, p.start, p.end, first_unit + lo, first_unit + hi))
+    passages = np.array(p_rows, dtype=PASSAGE_DTYPE)
+    units = np.array(u_rows, dtype=UNIT_DTYPE)
+    postings = Postings.from_texts(index_texts)
+    index_type = segment_index_type(base.index_setting, len(passages))
+    faiss_index = build_faiss(np.asarray(vectors, dtype=np.float32), index_type)
+    info = SegmentInfo("", len(items), len(passages), len(units), index_type)
+    info = build_segment(
+        state.root, info,
+        lambda folder: write_segment(folder, records, passages, vectors, units, unit_vectors, faiss_index, postings),
+    )
+    manifest = base.with_segments([*base.segments, info], next_row=first_row + len(items))
+    return commit(state.root, manifest)
+
+
+def segment_index_type(setting: str, n: int) -> str:
+    """FAISS index kind of one segment: exact while small (IVF cannot train on a few passages)."""
+    kind = choose_index_type(setting, n)
+    if kind == "ivf" and n < 4096:
+        return "flat"
+    return kind
+
+
+def delete_articles(state: IndexState, article_ids: list[str]) -> tuple[Manifest, list[Article]]:
+    """Tombstone these articles in a new manifest; returns it and what was removed."""
+    missing = [a for a in article_ids if a not in state.row_of]
+    if missing:
+        raise RagError(f"No article with id {', '.join(missing)} in {state.root} (see `rag articles`).")
+    manifest = state.manifest
+    by_segment: dict[int, list[int]] = {}
+    for aid in dict.fromkeys(article_ids):
+        k, row = state.row_of[aid]
+        by_segment.setdefault(k, []).append(row)
+    removed: list[Article] = []
+    segments = list(manifest.segments)
+    for k, rows in by_segment.items():
+        info = segments[k]
+        folder = state.root / info.name
+        # Text included, so a caller can put them back (undo) with ingest_articles.
+        for rec in _query(folder, f"SELECT {META_COLUMNS}, text FROM articles WHERE row IN ({','.join('?' * len(rows))})", rows):
+            removed.append(Article(rec[1], rec[2], rec[-1], *rec[3:-1]))
+        article_rows = np.load(folder / "passages.npy", mmap_mode="r", allow_pickle=False)["article_row"]
+        n_dead = int(np.isin(article_rows, rows).sum())
+        deleted = tuple(sorted({*info.deleted, *rows}))
+        segments[k] = replace(info, deleted=deleted, deleted_passages=info.deleted_passages + n_dead)
+    # A segment with nothing left is dropped from the manifest (and its folder collected).
+    kept = [s for s in segments if s.live_articles > 0]
+    return commit(state.root, manifest.with_segments(kept)), removed
