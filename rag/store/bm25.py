@@ -69,7 +69,8 @@ class GlobalBm25:
         alive = live[np.asarray(p.docs)].astype(np.int64)
         if not len(alive):
             return np.zeros(len(p.vocab), dtype=np.int64)
-        return np.add.reduceat(alive, p.indptr[:-1]) * (np.diff(p.indptr) > 0)
+        starts = np.minimum(p.indptr[:-1], len(alive) - 1)  # reduceat needs indices in range
+        return np.add.reduceat(alive, starts) * (np.diff(p.indptr) > 0)
 
     def idf(self) -> np.ndarray:
         """IDF per global term id (0 for terms no live passage uses)."""
