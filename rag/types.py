@@ -19,11 +19,49 @@ class Article:
     published_at: str | None = None  # ISO 8601 date or datetime, as given
     author: str | None = None
     origin: str | None = None  # file the article came from (plus record number)
+    # Where ``published_at`` came from: "metadata" (the page's HTML), "feed" (the feed
+    # item), "sitemap", "dateline" (a line in the text), "json" (a record field) or
+    # "ingest" (none found: the day it was added, marked as such). None: not recorded.
+    date_source: str | None = None
+    # Provenance of an article fetched from the web (see docs/news-sources.md).
+    canonical_url: str | None = None  # the page's own canonical URL (same site), else the URL fetched
+    feed_item_id: str | None = None  # the feed item's id/guid, when it came from a feed
+    fetched_at: str | None = None  # ISO 8601 UTC time of the fetch
+    # An update replaced an earlier version: that version's text hash and time.
+    previous_hash: str | None = None
+    previous_at: str | None = None
+    # Wire copies: the article id that names the group of near-identical copies this
+    # article belongs to (None: its own group).
+    group_id: str | None = None
 
     def meta(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("text")
         return d
+
+    @property
+    def group(self) -> str:
+        """The key of its wire-copy group (its own id when it is in none)."""
+        return self.group_id or self.article_id
+
+    @property
+    def has_real_date(self) -> bool:
+        """A publication date found in the article or its metadata (not the ingest date)."""
+        return bool(self.published_at) and self.date_source != "ingest"
+
+
+@dataclass(frozen=True)
+class WireCopy:
+    """Another outlet's copy of the same (wire) story: "also published by"."""
+
+    article_id: str
+    source: str | None
+    url: str | None
+    title: str
+    published_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -43,6 +81,7 @@ class SearchHit:
     score: float
     passage: Passage
     article: Article  # the article's metadata; ``article.text`` is the full cleaned text
+    also_published_by: tuple[WireCopy, ...] = ()  # the other copies of its wire story
 
     def to_dict(self) -> dict[str, Any]:
         a = self.article
@@ -59,6 +98,8 @@ class SearchHit:
             "author": a.author,
             "start": self.passage.start,
             "end": self.passage.end,
+            "date_source": a.date_source,
+            "also_published_by": [c.to_dict() for c in self.also_published_by],
         }
 
 
@@ -67,7 +108,9 @@ class FileResult:
     """What happened to one input file (or JSON record) during ingest."""
 
     path: str
-    status: str  # "added" | "duplicate" | "rejected" | "skipped" (in a folder: hidden, unsupported, bad link)
+    # "added" | "updated" (a new version of an indexed article replaced it) | "duplicate"
+    # | "rejected" | "skipped" (in a folder: hidden, unsupported, bad link)
+    status: str
     reason: str | None = None
     article_id: str | None = None
     title: str | None = None
@@ -83,6 +126,10 @@ class IngestReport:
         return [r for r in self.results if r.status == "added"]
 
     @property
+    def updated(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "updated"]
+
+    @property
     def duplicates(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "duplicate"]
 
@@ -96,8 +143,10 @@ class IngestReport:
 
     def summary(self) -> str:
         """One line: how many files or records were added, already present, rejected, skipped."""
-        line = (f"{len(self.added)} added, {len(self.duplicates)} already present, "
-                f"{len(self.rejected)} rejected")
+        line = f"{len(self.added)} added, "
+        if self.updated:
+            line += f"{len(self.updated)} updated, "
+        line += f"{len(self.duplicates)} already present, {len(self.rejected)} rejected"
         if self.skipped:
             reasons = Counter(r.reason for r in self.skipped)
             line += "; skipped in folders: " + ", ".join(f"{n} {why}" for why, n in reasons.most_common())
@@ -130,6 +179,7 @@ class Citation:
     # The passage the quote was found in, so a UI can show it with the quote highlighted.
     passage_start: int | None = None
     passage_end: int | None = None
+    also_published_by: list[WireCopy] = field(default_factory=list)  # other outlets' copies of the story
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,11 +198,13 @@ class RelatedPassage:
     start: int
     end: int
     passage_id: int
+    also_published_by: list[WireCopy] = field(default_factory=list)
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> "RelatedPassage":
         a, p = hit.article, hit.passage
-        return cls(hit.rank, round(float(hit.score), 6), a.article_id, a.title, a.source, a.url, a.published_at, p.text, p.start, p.end, p.passage_id)
+        return cls(hit.rank, round(float(hit.score), 6), a.article_id, a.title, a.source, a.url, a.published_at,
+                   p.text, p.start, p.end, p.passage_id, list(hit.also_published_by))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +249,8 @@ class Answer:
     conflict: bool = False  # the articles disagree on what was asked
     short_answer: ShortAnswer | None = None  # factoid questions: the answer itself, cited
     conflicting: list[ConflictingValue] = field(default_factory=list)  # each value when conflict
+    # The period a time-aware question covered ("last week: 13–19 Oct 2025"), or None.
+    period: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

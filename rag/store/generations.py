@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import IndexLoadError, RagError
 from ..text.headers import index_text
 from ..types import Article
+from . import article_columns
 from .bm25_tokens import TOKENS_DIR, Bm25Tokens
 from .folder import check_index_folder
 from .manifest import Manifest, check_compatible
@@ -122,11 +123,13 @@ class GenerationBuilder:
             "article_id TEXT UNIQUE NOT NULL, title TEXT NOT NULL, source TEXT, url TEXT, "
             "published_at TEXT, author TEXT, origin TEXT, text TEXT NOT NULL, added_at REAL)"
         )
+        article_columns.ensure_columns(self.db)
 
     def add_article(self, article: Article) -> int:
+        extra = article_columns.OPTIONAL_COLUMNS
         cur = self.db.execute(
             "INSERT INTO articles (article_id, title, source, url, published_at, author, origin, "
-            "text, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            f"text, added_at, {', '.join(extra)}) VALUES (?,?,?,?,?,?,?,?,?{',?' * len(extra)})",
             (
                 article.article_id,
                 article.title,
@@ -137,6 +140,7 @@ class GenerationBuilder:
                 article.origin,
                 article.text,
                 time.time(),
+                *article_columns.values(article),
             ),
         )
         return int(cur.lastrowid)

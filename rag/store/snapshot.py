@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import IndexLoadError, RagError
 from ..types import Article, Passage
+from .article_columns import OPTIONAL_COLUMNS, select_list
 from .bm25_tokens import TOKENS_DIR, Bm25Tokens, check_token_files
 from .faiss_index import faiss_single_thread, hnsw_ef_search
 from .manifest import Manifest
@@ -64,8 +65,8 @@ class IndexSnapshot:
                 f"file:{gen_dir / 'store.sqlite'}?mode=ro", uri=True, check_same_thread=False
             )
             rows = self._db.execute(
-                "SELECT row, article_id, title, source, url, published_at, author, origin "
-                "FROM articles ORDER BY row"
+                "SELECT row, article_id, title, source, url, published_at, author, origin, "
+                f"{select_list(self._db)} FROM articles ORDER BY row"
             ).fetchall()
         except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
             raise IndexLoadError(
@@ -76,8 +77,9 @@ class IndexSnapshot:
         self._text_cache: OrderedDict[int, str] = OrderedDict()
         self.meta_by_row: dict[int, Article] = {}
         self.row_by_id: dict[str, int] = {}
-        for row, aid, title, source, url, date, author, origin in rows:
-            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin)
+        for row, aid, title, source, url, date, author, origin, *extra in rows:
+            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin,
+                                            **dict(zip(OPTIONAL_COLUMNS, extra)))
             self.row_by_id[aid] = row
         n = len(self.passages)
         if not (n == self.vectors.shape[0] == self.faiss.ntotal == manifest.n_passages) or len(
