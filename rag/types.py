@@ -256,3 +256,67 @@ class Answer:
         d = asdict(self)
         d["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
         return d
+
+
+@dataclass
+class FeedStatus:
+    """A subscribed feed (RSS, Atom or news sitemap) and how its last refresh went."""
+
+    url: str
+    every_s: int  # refresh interval in seconds
+    title: str | None = None
+    kind: str | None = None  # "rss" | "atom" | "sitemap" (known after the first fetch)
+    added_at: str | None = None
+    last_refresh: str | None = None  # ISO 8601 UTC
+    last_new_items: int = 0  # articles added by the last refresh
+    last_updated_items: int = 0  # articles replaced by a new version in the last refresh
+    last_error: str | None = None  # why the last refresh (or some of its items) failed
+    next_due: str | None = None
+    items_seen: int = 0  # items remembered from this feed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ItemProblem:
+    url: str  # the item's link (or id)
+    reason: str
+
+
+@dataclass
+class FeedRefresh:
+    """What one refresh did for one feed."""
+
+    url: str
+    status: str  # "ok" | "not-modified" (304: nothing new) | "error" (the feed itself failed)
+    new_items: int = 0
+    updated_items: int = 0
+    unchanged_items: int = 0
+    error: str | None = None
+    item_problems: list[ItemProblem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RefreshReport:
+    feeds: list[FeedRefresh] = field(default_factory=list)
+    ingest: IngestReport = field(default_factory=IngestReport)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[FeedRefresh]:
+        return [f for f in self.feeds if f.status == "error"]
+
+    def summary(self) -> str:
+        new = sum(f.new_items for f in self.feeds)
+        upd = sum(f.updated_items for f in self.feeds)
+        probs = sum(len(f.item_problems) for f in self.feeds)
+        line = f"{len(self.feeds)} feeds refreshed in {self.seconds:.1f} s: {new} new, {upd} updated articles"
+        if self.failed:
+            line += f"; {len(self.failed)} feeds failed"
+        if probs:
+            line += f"; {probs} items failed"
+        return line

@@ -213,7 +213,8 @@ class ExtractiveAnswerer:
                 a = c.hit.article
                 citations.append(
                     Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
-                             c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end)
+                             c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end,
+                             list(c.hit.also_published_by))
                 )
                 markers.append(marker(n))
             parts.append(f"{' '.join(group[0].text.split())} {''.join(markers)}")

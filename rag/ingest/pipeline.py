@@ -22,6 +22,7 @@ from ..store.snapshot import PASSAGE_DTYPE, UNIT_DTYPE, IndexSnapshot
 from ..text.headers import article_header, index_text
 from ..types import Article, FileResult, IngestReport
 from .chunking import Chunking, chunk_text
+from .curation import plan_ingest
 from .readers import iter_input_files, load_file
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,12 @@ def ingest_articles(
             fresh.append(art)
         if not fresh:
             return report
+        # Updates (same URL, other text) and wire copies: see curation.py.
+        plan = plan_ingest(base, fresh, settings, root)
+        report.results.extend(plan.results)
+        fresh = plan.articles
+        if not fresh:
+            return report
 
         chunk_max = base.manifest.chunk_max_tokens if base else settings.chunk_max_tokens
         chunk_overlap = base.manifest.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
@@ -151,20 +158,27 @@ def ingest_articles(
             time.perf_counter() - t0,
         )
 
+        # An update replaces the old version in the same generation: one commit.
+        replaces = {c.article.article_id: plan.replaces[c.article.article_id]
+                    for c in chunked if c.article.article_id in plan.replaces}
+        drop_rows = {base.row_by_id[old] for old in replaces.values()} if base is not None else set()
+        kept = _kept_tables(base, drop_rows) if base is not None else None
         builder = GenerationBuilder(root, base)
         try:
-            unit_base = len(base.units) if base is not None else 0
+            if replaces:
+                builder.delete_articles(list(replaces.values()))
+            unit_base = len(kept.units) if kept is not None else 0
             new_passages, new_units = _tables(builder, chunked, unit_base)
-            if base is not None:
-                passages = np.concatenate([base.passages, new_passages])
-                vectors = np.concatenate([np.asarray(base.vectors), new_vectors])
-                units = np.concatenate([base.units, new_units])
-                unit_vectors = np.concatenate([np.asarray(base.unit_vectors), new_unit_vectors.astype(np.float16)])
+            if kept is not None:
+                passages = np.concatenate([kept.passages, new_passages])
+                vectors = np.concatenate([kept.vectors, new_vectors])
+                units = np.concatenate([kept.units, new_units])
+                unit_vectors = np.concatenate([kept.unit_vectors, new_unit_vectors.astype(np.float16)])
             else:
                 passages, vectors = new_passages, new_vectors
                 units, unit_vectors = new_units, new_unit_vectors
             index_type = choose_index_type(settings.index_type, len(passages))
-            if base is not None and base.manifest.index_type == index_type:
+            if base is not None and not drop_rows and base.manifest.index_type == index_type:
                 # Incremental: add only the new vectors to a copy of the live index.
                 import faiss
 
@@ -174,7 +188,7 @@ def ingest_articles(
                 faiss_index = build_faiss(vectors, index_type)
             if progress:
                 progress("indexing", 0, 1)
-            tokens = _stored_bm25_tokens(base, len(passages))
+            tokens = kept.tokens if kept is not None else Bm25Tokens.empty()
             # Only the new passages are tokenized; the stored ones are reused as ids.
             tokens = tokens.extend(texts) if tokens is not None else Bm25Tokens.from_texts(
                 builder.all_index_texts(passages)
@@ -187,7 +201,7 @@ def ingest_articles(
                 chunk_max_tokens=chunk_max,
                 chunk_overlap_tokens=chunk_overlap,
                 index_type=index_type,
-                n_articles=(base.manifest.n_articles if base else 0) + len(chunked),
+                n_articles=(base.manifest.n_articles - len(drop_rows) if base else 0) + len(chunked),
                 n_passages=len(passages),
                 generation=(base.manifest.generation + 1) if base else 1,
                 created_at=time.time(),
@@ -201,14 +215,51 @@ def ingest_articles(
             base.close()
         collect_garbage(root)
         for c in chunked:
+            aid = c.article.article_id
             report.results.append(
                 FileResult(
-                    c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.chunking.passages)
+                    c.article.origin or "?", "updated" if aid in replaces else "added",
+                    f"new version of {replaces[aid]}" if aid in replaces else None,
+                    aid, c.article.title, len(c.chunking.passages)
                 )
             )
         if progress:
             progress("done", 1, 1)
         return report
+
+
+@dataclass
+class _Kept:
+    """A generation's tables without some of its articles."""
+
+    passages: np.ndarray
+    vectors: np.ndarray
+    units: np.ndarray
+    unit_vectors: np.ndarray
+    tokens: Bm25Tokens | None  # None: written without stored tokens; re-tokenize from the texts
+
+
+def _kept_tables(base: IndexSnapshot, rows: set[int]) -> _Kept:
+    """``base``'s passages, sentence units, vectors and BM25 tokens minus the articles in ``rows``."""
+    tokens = _stored_bm25_tokens(base, len(base.passages))
+    if not rows:
+        return _Kept(base.passages, np.asarray(base.vectors), base.units, np.asarray(base.unit_vectors), tokens)
+    keep = ~np.isin(base.passages["article_row"], list(rows))
+    keep_units = ~np.isin(base.units["article_row"], list(rows))
+    # Old unit index -> new unit index once the removed units are gone.
+    new_index = np.cumsum(keep_units) - 1
+    passages = base.passages[keep].copy()
+    if len(passages):
+        passages["unit_lo"] = new_index[passages["unit_lo"]]
+        passages["unit_hi"] = new_index[passages["unit_hi"] - 1] + 1
+    return _Kept(
+        passages,
+        np.asarray(base.vectors)[keep],
+        base.units[keep_units],
+        np.asarray(base.unit_vectors)[keep_units],
+        # Drop the removed passages' runs rather than re-tokenizing the rest.
+        tokens.select(keep) if tokens is not None else None,
+    )
 
 
 def _stored_bm25_tokens(base: IndexSnapshot | None, n_passages: int) -> Bm25Tokens | None:
@@ -272,17 +323,8 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
             )
         rows = {base.row_by_id[a] for a in article_ids}
         removed = [base.meta_by_row[r] for r in rows]
-        keep = ~np.isin(base.passages["article_row"], list(rows))
-        keep_units = ~np.isin(base.units["article_row"], list(rows))
-        # Old unit index -> new unit index once the removed units are gone.
-        new_index = np.cumsum(keep_units) - 1
-        passages = base.passages[keep].copy()
-        if len(passages):
-            passages["unit_lo"] = new_index[passages["unit_lo"]]
-            passages["unit_hi"] = new_index[passages["unit_hi"] - 1] + 1
-        vectors = np.asarray(base.vectors)[keep]
-        units = base.units[keep_units]
-        unit_vectors = np.asarray(base.unit_vectors)[keep_units]
+        kept = _kept_tables(base, rows)
+        passages, vectors, units, unit_vectors = kept.passages, kept.vectors, kept.units, kept.unit_vectors
         builder = GenerationBuilder(root, base)
         try:
             builder.delete_articles(article_ids)
@@ -291,9 +333,7 @@ def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]
                 len(passages),
             )
             faiss_index = build_faiss(vectors, index_type)
-            tokens = _stored_bm25_tokens(base, len(passages))
-            # Drop the removed passages' runs rather than re-tokenizing the rest.
-            tokens = tokens.select(keep) if tokens is not None else Bm25Tokens.from_texts(
+            tokens = kept.tokens if kept.tokens is not None else Bm25Tokens.from_texts(
                 builder.all_index_texts(passages)
             )
             bm25 = tokens.build_bm25()

@@ -389,6 +389,14 @@ def _from_text(raw: str, path: Path, *, markdown: bool) -> Article:
     )
 
 
+def with_changes(article: Article, **changes: Any) -> Article:
+    """``article`` with some metadata changed; its id follows its title and URL."""
+    from dataclasses import replace
+
+    new = replace(article, **changes)
+    return replace(new, article_id=article_id_for(new.title, new.text, new.url))
+
+
 def ingest_date() -> str:
     """Today as the stand-in publication date of an article that gives none (UTC)."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

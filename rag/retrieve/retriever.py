@@ -23,6 +23,7 @@ from ..types import SearchHit
 from .features import SentenceFeatures
 from .filters import Filters, parse_day
 from .fusion import diversify, mmr, rrf, top
+from .groups import WireGroups
 from .params import SearchParams
 from .query import QueryAnalyzer, dates_in
 
@@ -59,6 +60,9 @@ class Retriever:
         self.defaults = defaults or SearchParams()
         self.features = SentenceFeatures(store)
         self._row_of = store.passages["article_row"]
+        # Wire copies of one story count as one article in the diversity step.
+        self.groups = WireGroups(store)
+        self._group_of = self.groups.index_by_row[self._row_of] if len(self._row_of) else self._row_of
         metas = store.meta_by_row
         max_row = max(metas) + 1 if metas else 0
         # Per article row: lower-cased source and publication day, for filters.
@@ -125,13 +129,15 @@ class Retriever:
         t = time.perf_counter()
         order = sorted(scores, key=scores.get, reverse=True)
         if p.article_diversity < 1.0:
-            order, scores = diversify(order, scores, self._row_of, k, p.article_diversity)
+            order, scores = diversify(order, scores, self._group_of, k, p.article_diversity)
         if p.mmr and qvec is not None:
             cand = order[: max(k * 4, 20)]
             order = mmr(qvec, cand, self.store.passage_vectors(cand), k, p.mmr_lambda)
         hits = []
         for rank, pid in enumerate(order[:k], 1):
-            hits.append(SearchHit(rank, float(scores[pid]), self.store.passage(pid), self.store.passage_meta(pid)))
+            meta = self.store.passage_meta(pid)
+            hits.append(SearchHit(rank, float(scores[pid]), self.store.passage(pid), meta,
+                                  self.groups.copies(meta.article_id)))
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return SearchResult(hits, timings, qvec)
 

@@ -155,10 +155,10 @@ class GenerationBuilder:
         Only needed for generations written without ``bm25_tokens/``.
         """
         metas: dict[int, tuple[Article, str]] = {}
-        for row, aid, title, source, url, date, text in self.db.execute(
-            "SELECT row, article_id, title, source, url, published_at, text FROM articles"
+        for row, aid, title, source, url, date, date_source, text in self.db.execute(
+            "SELECT row, article_id, title, source, url, published_at, date_source, text FROM articles"
         ):
-            metas[row] = (Article(aid, title, "", source, url, date), text)
+            metas[row] = (Article(aid, title, "", source, url, date, date_source=date_source), text)
         out = []
         for rec in passages:
             meta, text = metas[int(rec["article_row"])]
