@@ -243,6 +243,9 @@ def answer_settings(args, engine):
 def _print_answer(answer, *, stream_text: bool = False) -> None:
     if not stream_text:
         print(answer.answer)
+    if answer.period:
+        print(f"(articles from {answer.period})" if not answer.period.startswith("the most recent")
+              else "(the most recent articles first)")
     if answer.flagged:
         print("(warning: the model's answer cites none of the passages; treat it as unsupported)")
     if answer.citations:
@@ -259,12 +262,12 @@ def _print_answer(answer, *, stream_text: bool = False) -> None:
             print(f"  - {r.title} ({r.source or 'unknown source'}): {' '.join(r.text.split())[:200]}…")
 
 
-def _run_question(engine, chain, question, history, settings, *, as_json: bool):
+def _run_question(engine, chain, question, history, settings, *, as_json: bool, now=None):
     from rag.chain import DoneEvent, TextEvent, stream
 
     streaming = settings.answer_mode != "extractive" and not as_json
     answer = None
-    for event in stream(engine, question, history, settings, chain):
+    for event in stream(engine, question, history, settings, chain, now=now):
         if streaming and isinstance(event, TextEvent):
             print(event.text, end="", flush=True)
         elif isinstance(event, DoneEvent):
@@ -281,14 +284,17 @@ def _run_question(engine, chain, question, history, settings, *, as_json: bool):
 def cmd_ask(args) -> int:
     from rag.chain import build_chain
 
+    from rag.retrieve.timeframe import parse_now
+
     engine = _engine(args)
     settings = answer_settings(args, engine)
-    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json)
+    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json, now=parse_now(args.now))
     return 0
 
 
 def cmd_chat(args) -> int:
     from rag.chain import build_chain
+    from rag.retrieve.timeframe import parse_now
     from rag.types import Turn
 
     engine = _engine(args)
@@ -309,7 +315,7 @@ def cmd_chat(args) -> int:
             print("(new conversation)")
             continue
         try:
-            answer = _run_question(engine, chain, q, history, settings, as_json=False)
+            answer = _run_question(engine, chain, q, history, settings, as_json=False, now=parse_now(args.now))
         except RagError as exc:
             print(f"error: {exc}")
             continue
@@ -324,6 +330,11 @@ def add_llm_flags(p) -> None:
     p.add_argument("--llm-model", dest="llm_model", help="model name on the server")
     p.add_argument("-k", type=int, default=None, help="passages to retrieve")
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+
+
+def add_now_flag(p) -> None:
+    p.add_argument("--now", metavar="TIME", help="answer as if asked at this time (YYYY-MM-DD[THH:MM]): "
+                   "'last week', 'yesterday' ... are resolved against it (default: the clock)")
 
 
 def common_flags() -> argparse.ArgumentParser:
@@ -384,10 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("question")
     s.add_argument("--json", action="store_true", help="print the typed answer as JSON")
     add_llm_flags(s)
+    add_now_flag(s)
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", parents=[common], help="a conversation in the terminal")
     add_llm_flags(s)
+    add_now_flag(s)
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")

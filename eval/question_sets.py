@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Question:
     answerable: bool
     type: str | None = None
     follows: str | None = None  # id of the earlier question this one follows up on
+    now: str | None = None  # when it is asked (ISO 8601), for "last week" and the like
 
 
 class _Bad(Exception):
@@ -263,6 +265,12 @@ def _from_ours(obj: Any, default_id: str) -> Question:
     answerable = obj.get("answerable", bool(answers or evidence))
     if not isinstance(answerable, bool):
         raise _Bad("`answerable` must be true or false")
+    now = _text(obj, "now")
+    if now is not None:
+        try:
+            datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Bad(f"`now` must be an ISO 8601 date or time, got {now!r}") from None
     return _question(
         qid=_id(obj.get("id"), default_id),
         question=question,
@@ -271,6 +279,7 @@ def _from_ours(obj: Any, default_id: str) -> Question:
         answerable=answerable,
         qtype=_text(obj, "type"),
         follows=_text(obj, "follows"),
+        now=now,
     )
 
 
@@ -354,6 +363,7 @@ def _question(
     answerable: bool,
     qtype: str | None,
     follows: str | None,
+    now: str | None = None,
 ) -> Question:
     if answerable and not answers and not evidence:
         # Nothing to score against: an answerable question needs an answer or a passage.
@@ -366,6 +376,7 @@ def _question(
         answerable=answerable,
         type=qtype,
         follows=follows,
+        now=now,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterator, Sequence
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
@@ -87,6 +88,8 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
             query = rewrite_followup(question, history)
         return {"question": question, "query": query, "history": history, "settings": settings,
                 "retriever": engine.retriever,  # this question's snapshot, for retrieval and answer
+                # Relative dates ("last week") are resolved against this (the clock unless given).
+                "now": inp.get("now") or datetime.now().astimezone(),
                 "timings": {"rewrite_ms": (time.perf_counter() - t) * 1000}, "t0": inp.get("t0", time.perf_counter())}
 
     def retrieve(state: dict) -> dict:
@@ -94,7 +97,8 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         retriever: Retriever = state["retriever"]
         t = time.perf_counter()
         state["params"] = engine.search_params(settings)
-        result = retriever.search(state["query"], state["params"])
+        state["period"] = period = retriever.period(state["query"], state["now"]) if state["params"].time_aware else None
+        result = retriever.search(state["query"], state["params"], filters=period.filters() if period else None)
         state["timings"]["retrieve_ms"] = (time.perf_counter() - t) * 1000
         state["hits"] = result.hits
         state["qvec"] = result.query_vector
@@ -144,19 +148,22 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             question=state["question"], query=state["query"], answer=text, citations=citations,
             abstained=abstained, related=related,
             timings=timings, answerer=settings.answer_mode, flagged=flagged, conflict=conflict,
+            period=state["period"].label if state.get("period") else None,
         )
     )
 
 
 def stream(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-           chain: Runnable | None = None) -> Iterator[Event]:
+           chain: Runnable | None = None, *, now: datetime | None = None) -> Iterator[Event]:
+    """``now``: the time the question is asked at, for "last week" and the like (default: the clock)."""
     chain = chain or build_chain(engine)
-    yield from chain.stream({"question": question, "history": list(history), "settings": settings, "t0": time.perf_counter()})
+    yield from chain.stream({"question": question, "history": list(history), "settings": settings, "now": now,
+                             "t0": time.perf_counter()})
 
 
 def ask(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-        chain: Runnable | None = None) -> Answer:
-    for event in stream(engine, question, history, settings, chain):
+        chain: Runnable | None = None, *, now: datetime | None = None) -> Answer:
+    for event in stream(engine, question, history, settings, chain, now=now):
         if isinstance(event, DoneEvent):
             return event.answer
     raise RagError("The chain ended without an answer.")  # pragma: no cover - defensive

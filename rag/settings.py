@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     metadata_subqueries: bool = True  # extra searches restricted to sources/days the question names
     subquery_weight: float = 2.0  # weight of each such search in the fusion (MultiHop MAP@10 0.387 -> 0.391 over 1.0)
     article_diversity: float = 0.9  # score multiplier per passage already listed from the same article
+    # "last week", "yesterday", "since Monday", "latest": a date filter or newest-first
+    # order, resolved against the time of the question (see rag/retrieve/timeframe.py).
+    time_aware: bool = True
     mmr: bool = False
     mmr_lambda: float = 0.7
 

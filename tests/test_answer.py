@@ -38,8 +38,9 @@ def test_correct_cited_answers(seed_engine, chain, question, fact):
     a = ask(seed_engine, question, chain=chain)
     assert not a.abstained
     assert a.citations and 1 <= len(a.answer.split("[")) - 1 <= 6
-    # The first cited quote contains the fact.
-    assert any(f in a.citations[0].quote for f in fact), a.citations[0].quote
+    # One of the first two cited quotes contains the fact (the answer may open with
+    # the sentence that sets the scene: "The meeting will be Putin's first visit ...").
+    assert any(f in c.quote for c in a.citations[:2] for f in fact), [c.quote for c in a.citations]
     _check_citations(seed_engine, a)
 
 
