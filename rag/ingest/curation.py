@@ -87,7 +87,8 @@ def plan_ingest(base: Store | None, fresh: list[Article], settings: Settings, ro
             if k:
                 (by_item if isinstance(k, tuple) else by_url)[k] = art
     plan.replaces = {new: old for old, new in replaced_by.items() if new in pending}
-    plan.articles = _group_wire_copies(base, list(pending.values()), set(plan.replaces.values()), settings, root)
+    plan.articles = group_wire_copies(list(pending.values()), settings, base=base,
+                                      leaving=set(plan.replaces.values()), root=root)
     return plan
 
 
@@ -100,9 +101,10 @@ def _replaced(replaced_by: dict[str, str], new_id: str) -> str | None:
     return None
 
 
-def _group_wire_copies(base: Store | None, articles: list[Article], leaving: set[str], settings: Settings,
-                       root: Path) -> list[Article]:
-    """Set ``group_id`` on each article that copies an indexed (or earlier) one."""
+def group_wire_copies(articles: list[Article], settings: Settings, *, base: Store | None = None,
+                      leaving: set[str] = frozenset(), root: Path | None = None) -> list[Article]:
+    """``articles`` with ``group_id`` set on each that copies an indexed (``base``, less
+    ``leaving``) or earlier one. ``root``: the index folder, for the signature cache."""
     if not articles:
         return articles
     texts: dict[str, str] = {a.article_id: a.text for a in articles}
@@ -113,9 +115,9 @@ def _group_wire_copies(base: Store | None, articles: list[Article], leaving: set
         return base.article_text(base.row_by_id[aid])  # type: ignore[union-attr]
 
     matcher = WireMatcher(settings.wire_containment, settings.wire_window_days, text_of)
-    cache = SignatureCache(root)
+    cache = SignatureCache(root) if root is not None else None
     indexed = [a for a in base.articles() if a.article_id not in leaving] if base is not None else []
-    sigs = cache.load(a.article_id for a in indexed)
+    sigs = cache.load(a.article_id for a in indexed) if cache is not None else {}
     computed = {}
     for a in indexed:
         sig = sigs.get(a.article_id)
@@ -132,5 +134,6 @@ def _group_wire_copies(base: Store | None, articles: list[Article], leaving: set
             a = replace(a, group_id=m.group)
         matcher.add(a, sig)
         out.append(a)
-    cache.save(computed)
+    if cache is not None:
+        cache.save(computed)
     return out

@@ -37,13 +37,16 @@ _SEP = r"\s*[—–|·•-]\s*"
 _NAME = r"(?!By\s|BY\s|Published|Updated|Posted)[A-Z][\w&.'’]*(?:\s+(?:of\s+|the\s+|&\s+)?[A-Z][\w&.'’]*){0,5}"
 
 _DATED_OUTLET = re.compile(rf"^(?P<src>{_NAME}){_SEP}(?P<date>{DATE_WITH_YEAR}){_TIME}\.?$")
+# Outlet names with their own separators ("The Roar | Sports Writers Blog — 26 October 2023"):
+# only a dash before the date separates.
+_DATED_OUTLET_DASH = re.compile(rf"^(?P<src>(?!By\s|BY\s)[A-Z][^—–\n]{{1,70}}?)\s+[—–]\s+(?P<date>{DATE_WITH_YEAR}){_TIME}\.?$")
 _OUTLET_AFTER_DATE = re.compile(rf"^(?P<date>{DATE_WITH_YEAR}){_TIME}{_SEP}(?P<src>{_NAME})$")
 _LABELLED = re.compile(
     rf"^(?i:(?P<label>published|first published|posted|updated|last updated|last modified|date)(?:\s+on)?)\s*:?\s*"
     rf"(?P<date>{DATE_WITH_YEAR}){_TIME}.{{0,40}}$"
 )
 _BYLINE_DATE = re.compile(
-    rf"^(?i:by)\s+.{{2,60}}?{_SEP}(?i:published\s+|updated\s+)?(?P<date>{DATE_WITH_YEAR}){_TIME}$"
+    rf"^(?i:by)\s+.{{2,200}}?{_SEP}(?i:published\s+|updated\s+)?(?P<date>{DATE_WITH_YEAR}){_TIME}$"
 )
 _BARE = re.compile(rf"^(?P<date>{DATE_WITH_YEAR}){_TIME}$")
 # "WASHINGTON, Oct 17 (Reuters) -", "KYIV, Ukraine, October 17, 2025 (AP) —"
@@ -113,7 +116,7 @@ def find_dateline(text: str, reference: datetime | None = None, *, head_lines: i
             if m and (d := parse_date(m.group("date"), reference)):
                 found.append((1, Dateline(_iso(d), m.group("src").strip(), ln[: m.end()])))
             continue
-        for rank, rx in ((0, _DATED_OUTLET), (0, _OUTLET_AFTER_DATE), (1, WIRE_DATELINE), (2, _LABELLED),
+        for rank, rx in ((0, _DATED_OUTLET), (0, _DATED_OUTLET_DASH), (0, _OUTLET_AFTER_DATE), (1, WIRE_DATELINE), (2, _LABELLED),
                          (2, _BYLINE_DATE), (3, _BARE)):
             m = rx.match(ln)
             if not m:
@@ -134,6 +137,6 @@ def find_dateline(text: str, reference: datetime | None = None, *, head_lines: i
 def is_dateline(line: str) -> bool:
     """A header line that only dates the article (and maybe names its outlet): page chrome."""
     ln = " ".join(line.split())
-    return len(ln) <= 120 and any(
-        rx.match(ln) for rx in (_DATED_OUTLET, _OUTLET_AFTER_DATE, _LABELLED, _BYLINE_DATE, _BARE)
+    return len(ln) <= 250 and any(
+        rx.match(ln) for rx in (_DATED_OUTLET, _DATED_OUTLET_DASH, _OUTLET_AFTER_DATE, _LABELLED, _BYLINE_DATE, _BARE)
     )

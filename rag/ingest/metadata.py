@@ -37,7 +37,9 @@ def _first_sentence_end(text: str) -> int:
 _CLAUSE_BREAK = re.compile(
     r"\s+[–—]\s+|;\s+|:\s+|,\s+(?=(?:after|as|amid|with|while|which|who|when|where|saying|according|"
     r"despite|following|before|but|although|though|because|since|in a|in an|in the|including|"
-    r"officials|the (?:agency|company|ministry|government)\b)\b)"
+    r"officials|the (?:agency|company|ministry|government)\b)\b"
+    # attribution: ", aides said", ", the Treasury said"
+    r"|(?:the\s+)?[\w’'-]+(?:\s+[\w’'-]+)?\s+(?:said|says|told|reported|announced)\b)"
 )
 # "United States President Donald Trump" -> "Donald Trump": headlines drop titles.
 _ROLE_BEFORE_NAME = re.compile(
@@ -77,6 +79,10 @@ def headline_from_text(text: str) -> str:
         words.pop()
         cut = True
     if cut:
+        # Cut mid-phrase ("after a long"): end before the phrase instead.
+        tail = [i for i in range(max(5, len(words) - 3), len(words)) if words[i].lower().strip(",;:") in _TRAILING_WEAK]
+        if tail and not words[tail[-1] - 1].endswith(","):
+            words = words[: tail[-1]]
         while len(words) > 3 and words[-1].lower().strip(",;:") in _TRAILING_WEAK:
             words.pop()
     title = " ".join(words).rstrip(",;:–—-")
@@ -115,7 +121,7 @@ def page_metadata(html: str, base_url: str | None) -> dict[str, str | None]:
     against the page's URL) and author candidates from meta tags, JSON-LD and bylines."""
     import lxml.html
 
-    out: dict[str, str | None] = {"canonical_url": None, "author": None}
+    out: dict = {"canonical_url": None, "author": None, "head_lines": []}
     try:
         tree = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError) as exc:
@@ -139,7 +145,28 @@ def page_metadata(html: str, base_url: str | None) -> dict[str, str | None]:
         if name := plausible_author(c):
             out["author"] = name
             break
+    out["head_lines"] = _visible_lines(tree)
     return out
+
+
+_BLOCKS = {"p", "div", "span", "time", "li", "h1", "h2", "h3", "h4", "header", "address", "small", "em", "strong", "a"}
+
+
+def _visible_lines(tree, limit: int = 60) -> list[str]:
+    """Short visible text lines from the top of the page, in order: where bylines and
+    "Published ..." lines sit when the page has no date metadata."""
+    lines: list[str] = []
+    body = tree.find("body") if tree.tag != "body" else tree
+    for el in (body if body is not None else tree).iter():
+        if not isinstance(el.tag, str) or el.tag in ("script", "style", "noscript"):
+            continue
+        if el.tag in _BLOCKS and el.text and el.text.strip():
+            own = " ".join(" ".join(el.itertext()).split()) if el.tag in ("p", "time", "address") else " ".join(el.text.split())
+            if own and len(own) <= 250 and (not lines or lines[-1] != own):
+                lines.append(own)
+        if len(lines) >= limit:
+            break
+    return lines
 
 
 def _jsonld_authors(script: str) -> list[str]:

@@ -331,9 +331,11 @@ def article_from_html(html: str, *, origin: str, url: str | None = None, **prove
     first, _, rest = text.partition("\n")
     if title and first.strip() == title and rest.strip():
         text = rest.strip()
-    dateline = None if doc.date else find_dateline(text)
-    text = clean_body(text)
     meta = page_metadata(html, url)
+    # No date in the metadata: a dateline in the text, or a byline / "Published" line
+    # in the page around it (which trafilatura leaves out of the text).
+    dateline = None if doc.date else (find_dateline(text) or find_dateline("\n".join(meta["head_lines"]), head_lines=40))
+    text = clean_body(text)
     canonical = meta["canonical_url"]
     if url is not None:
         if canonical and not same_site(canonical, url):

@@ -7,7 +7,9 @@ find candidates through locality-sensitive hashing, and each candidate is then
 checked exactly: the share of the shorter text's shingles that the other contains
 (containment). Copies above ``Settings.wire_containment``, published within
 ``Settings.wire_window_days`` of each other, join one group. Different stories on
-the same event share words, not runs of five words in a row, so they stay apart.
+the same event share words, not runs of five words in a row, so they stay apart;
+and an outlet's own articles are never copies of each other (an outlet reuses its
+paragraphs across a live blog and its recap: related, not syndicated).
 docs/news-sources.md has the measurements (and the embedding alternative, which
 grouped same-topic stories).
 
@@ -28,6 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..types import Article
+from .urls import same_site
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,14 @@ def signature(shingle_set: set[str]) -> np.ndarray:
     m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
     m.update_batch([s.encode("utf-8") for s in shingle_set])
     return np.asarray(m.hashvalues, dtype=_SIG_DTYPE)
+
+
+def _same_outlet(a: Article, b: Article) -> bool:
+    """Copies are other outlets' (an outlet reusing its own paragraphs in two articles,
+    a live blog and its recap, is not syndication)."""
+    if a.source and b.source and a.source.casefold() == b.source.casefold():
+        return True
+    return same_site(a.url, b.url)
 
 
 def containment(a: set[str], b: set[str]) -> float:
@@ -161,7 +172,7 @@ class WireMatcher:
         best: WireMatch | None = None
         for cid in candidates:
             other = self.meta[cid]
-            if cid == article.article_id or not self._in_window(article, other):
+            if cid == article.article_id or not self._in_window(article, other) or _same_outlet(article, other):
                 continue
             theirs = self._shingle_cache.get(cid)
             if theirs is None:
