@@ -59,6 +59,7 @@ class FeedCatalog:
 
     @contextmanager
     def _db(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection; ``write``: create the folder and file when missing (else _Empty)."""
         if write:
             check_index_folder(self.root, create=True)
         elif not self.path.exists():
@@ -115,7 +116,7 @@ class FeedCatalog:
 
     def remove(self, url: str) -> bool:
         try:
-            with self._db(write=True) as db:
+            with self._db() as db:  # no feed list yet: nothing to remove (and no folder made)
                 gone = db.execute("DELETE FROM feeds WHERE url = ?", (url,)).rowcount
                 db.execute("DELETE FROM items WHERE feed_url = ?", (url,))
         except _Empty:
