@@ -245,7 +245,7 @@ def _print_answer(answer, *, stream_text: bool = False) -> None:
         print(answer.answer)
     if answer.period:
         print(f"(articles from {answer.period})" if not answer.period.startswith("the most recent")
-              else "(the most recent articles first)")
+              else f"({answer.period}, newest first)")
     if answer.flagged:
         print("(warning: the model's answer cites none of the passages; treat it as unsupported)")
     if answer.citations:

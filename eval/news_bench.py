@@ -2,6 +2,7 @@
 
     python -m eval.news_bench dates   [--corpus corpus.json] [--seeds DIR] [--work DIR]
     python -m eval.news_bench refresh [--corpus corpus.json] [--items 200] [--host-delay 1.0] [--work DIR]
+    python -m eval.news_bench periods RESULTS.json    (after `rag eval` on eval/questions/timeaware.jsonl)
 
 ``dates`` counts the articles that get a real publication date (not the ingest date)
 from the seed files and from the MultiHop-RAG corpus written out as files the way a
@@ -11,6 +12,12 @@ checkout on ``PYTHONPATH`` for the "before" figure: it uses only what both have.
 ``refresh`` serves a 200-item RSS feed of corpus articles from a local HTTP server
 (ETag / Last-Modified, like a real CMS), subscribes a fresh index to it and times a
 first refresh (everything new) and a second one (nothing changed).
+
+``periods`` reads a ``rag eval`` results file of a time-aware question set and gives,
+per configuration, the share of the top-10 retrieved passages published inside the
+period each question means (resolved from its ``now``), how many were published
+after that ``now`` (possible only when replaying a past day), and the abstentions on
+questions about a period with no article.
 """
 
 from __future__ import annotations
@@ -222,12 +229,44 @@ def refresh_timing(corpus_path: Path, items: int, host_delay: float, work: Path,
         server.stop()
 
 
+def period_report(results_path: Path) -> dict:
+    from rag.retrieve.timeframe import find_period, parse_now
+
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    out = {}
+    for name, cfg in results["configs"].items():
+        inside = total = 0
+        after_now = 0
+        abstained_empty = empty = 0
+        for rec in cfg["records"]:
+            now = parse_now(rec.get("now"))
+            if now is None:
+                continue
+            period = find_period(rec["question"], now)
+            if period is None:
+                continue
+            if not rec["answerable"]:
+                empty += 1
+                abstained_empty += bool(rec["abstained"])
+                continue
+            days = [datetime.fromisoformat(r["published_at"]) for r in rec["retrieved"][:10] if r.get("published_at")]
+            total += len(days)
+            inside += sum((period.start is None or d.date() >= period.start)
+                          and (period.end is None or d.date() <= period.end) for d in days)
+            after_now += sum((d if d.tzinfo else d.astimezone()) > now for d in days)
+        out[name] = {"in_period_share": round(inside / total, 3) if total else None, "passages": total,
+                     "published_after_now": after_now,
+                     "empty_period_abstained": f"{abstained_empty}/{empty}"}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from rag.runtime import configure_logging, configure_process
 
     configure_process()
     p = argparse.ArgumentParser(prog="python -m eval.news_bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["dates", "refresh"])
+    p.add_argument("what", choices=["dates", "refresh", "periods"])
+    p.add_argument("results", nargs="?", help="periods: a results.json of rag eval")
     p.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     p.add_argument("--seeds", default=str(DEFAULT_SEEDS))
     p.add_argument("--items", type=int, default=200)
@@ -238,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(quiet=True)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    if args.what == "dates":
+    if args.what == "periods":
+        if not args.results:
+            p.error("periods needs a results.json")
+        result = period_report(Path(args.results))
+    elif args.what == "dates":
         result = date_coverage(Path(args.corpus), Path(args.seeds), work)
     else:
         from rag.settings import Settings

@@ -170,7 +170,8 @@ def test_relative_periods(question, label, start, end):
 
 def test_latest_prefers_recent_and_absolute_dates_or_names_are_left_alone():
     p = find_period("What is the latest on the harbour bridge?", NOW)
-    assert p.recent_first and p.start is None and p.filters().recent_first and p.filters().is_empty()
+    assert p.recent_first and p.start is None and p.end == NOW.date() and p.filters().recent_first
+    assert p.label == "the most recent articles (up to 17 October 2025)"
     assert find_period("his recent promotion and the recently opened office", NOW) is None
     qa = QueryAnalyzer(["business today | latest stock market and economy news india", "techcrunch"])
     # "Today" and "Latest" are part of a publisher's name; "last summer ... on October 14, 2023" names a day.

@@ -18,7 +18,7 @@ Rules (weeks start on Monday):
 "since Monday" ... "since Sunday"      that weekday (today if it is today) to today
 "since 3 October", "since Oct 3, 2025" that day to today
 "last Monday" ... "last Sunday"        that day (the latest one before today)
-"latest", "most recent", "newest"      no filter: the newest articles first
+"latest", "most recent", "newest"      the newest articles first (none after today)
 =====================================  ==========================================
 
 A question that names a calendar date ("on October 14, 2023") is about that date:
@@ -193,7 +193,8 @@ def find_period(question: str, now: datetime, *, skip: Iterable[tuple[int, int]]
     if dated:
         label, start, end, _ = dated[0][2]
         return Period(label, start, end, recent, spans)
-    return Period("the most recent articles", None, None, True, spans)
+    # The newest as of the question: nothing published after it (when replaying a past day).
+    return Period(f"the most recent articles (up to {_days(today, today)})", None, today, True, spans)
 
 
 def parse_now(value: str | None) -> datetime | None:
