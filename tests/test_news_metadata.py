@@ -204,3 +204,17 @@ def test_old_index_without_the_new_columns_opens_and_gains_them(tmp_path, embedd
     engine.ingest([SEED_FILES["skai"]], show_progress=False)
     arts = {a.source: a for a, _ in engine.articles()}
     assert arts["Skai"].date_source == "ingest" and arts["EconoTimes"].date_source is None
+
+
+def test_question_sets_carry_a_now(tmp_path):
+    from eval.question_sets import load_questions, read_question_set
+
+    p = tmp_path / "set.jsonl"
+    p.write_text(json.dumps({"id": "a", "question": "What happened yesterday?", "answers": ["x"],
+                             "now": "2023-11-18T20:00:00+00:00"}) + "\n"
+                 + json.dumps({"id": "b", "question": "And today?", "answers": ["y"], "now": "not a time"}) + "\n")
+    good, rejected = read_question_set(p)
+    assert [q.now for q in good] == ["2023-11-18T20:00:00+00:00"]
+    assert "`now` must be an ISO 8601 date or time" in rejected[0]
+    questions = load_questions(Path(__file__).resolve().parent.parent / "eval" / "questions" / "timeaware.jsonl")
+    assert len(questions) == 24 and all(q.now for q in questions)

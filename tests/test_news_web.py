@@ -369,3 +369,32 @@ def test_cli_ingest_url_and_feeds(sites, tmp_path):
     out = rag("feeds", "remove", f"{b.url}/feed.xml", "--index", index).stdout
     assert "removed" in out
     assert json.loads(rag("feeds", "list", "--json", "--index", index).stdout) == []
+
+
+def test_time_aware_questions_filter_by_the_period_and_say_which(sites, tmp_path, embedder):
+    from datetime import datetime, timezone
+
+    from rag.chain import ask
+
+    a, b = sites
+    engine = _engine(tmp_path, embedder)
+    engine.ingest_urls([f"{a.url}/news/harbour", f"{a.url}/news/windfarm", f"{b.url}/world/bridge-traffic"],
+                       show_progress=False)
+    days = {x.article_id: x.published_at[:10] for x, _ in engine.articles()}
+    assert sorted(days.values()) == ["2025-10-13", "2025-10-14", "2025-10-15"]
+    now = datetime(2025, 10, 16, 9, 0, tzinfo=timezone.utc)  # a Thursday
+    ans = ask(engine, "What happened with the harbour bridge yesterday?", now=now)
+    assert ans.period == "yesterday (15 October 2025)"
+    assert ans.related and {days[r.article_id] for r in ans.related} == {"2025-10-15"}
+    ans = ask(engine, "What was decided about the wind farm since Monday?", now=now)
+    assert ans.period.startswith("since Monday (13–16 October 2025)")
+    assert any("900-megawatt" in c.quote for c in ans.citations)
+    # Asked on 14 October, the newest article about the bridge cannot be the one from the 15th.
+    ans = ask(engine, "What is the latest on the harbour bridge?", now=datetime(2025, 10, 14, 18, 0, tzinfo=timezone.utc))
+    assert ans.period == "the most recent articles (up to 14 October 2025)"
+    assert ans.related and max(days[r.article_id] for r in ans.related) == "2025-10-14"
+    # Nothing in the period: the answer abstains, and says which days it looked at.
+    ans = ask(engine, "What happened with the harbour bridge last month?", now=now)
+    assert ans.abstained and ans.period == "last month (1–30 September 2025)" and not ans.related
+    # Without a relative phrase nothing changes.
+    assert ask(engine, "How many cable anchors were replaced?", now=now).period is None
