@@ -66,6 +66,8 @@ def print_report(report) -> None:
         path = shown(r.path)
         if r.status == "added":
             print(f"added      {r.article_id}  {r.title}  ({r.passages} passages)  [{path}]")
+        elif r.status == "updated":
+            print(f"updated    {r.article_id}  {r.title}  ({r.reason})  [{path}]")
         elif r.status == "duplicate":
             print(f"unchanged  {r.article_id}  {r.title}  (already in the index)  [{path}]")
         elif r.status == "skipped":
@@ -81,12 +83,21 @@ def shown(path: str) -> str:
 
 
 def cmd_ingest(args) -> int:
+    from rag.ingest.urls import is_web_url
+    from rag.types import IngestReport
+
     engine = _engine(args)
-    report = engine.ingest(args.paths, show_progress=not args.quiet)
+    urls = [p for p in args.paths if is_web_url(p)]
+    paths = [p for p in args.paths if not is_web_url(p)]
+    report = IngestReport()
+    if paths:
+        report.results += engine.ingest(paths, show_progress=not args.quiet).results
+    if urls:
+        report.results += engine.ingest_urls(urls, show_progress=not args.quiet).results
     print_report(report)
     print_merges(engine)
     # Non-zero only when nothing could be ingested at all.
-    return 0 if (report.added or report.duplicates) else 1
+    return 0 if (report.added or report.updated or report.duplicates) else 1
 
 
 def cmd_search(args) -> int:
@@ -120,15 +131,65 @@ def cmd_articles(args) -> int:
     engine = _engine(args)
     rows = engine.articles()
     if args.json:
-        print(json.dumps([{**a.meta(), "passages": n} for a, n in rows], ensure_ascii=False, indent=2))
+        print(json.dumps([{**a.meta(), "passages": n,
+                           "also_published_by": [c.to_dict() for c in engine.also_published_by(a.article_id)]}
+                          for a, n in rows], ensure_ascii=False, indent=2))
         return 0
     if not rows:
         print("The index is empty.")
     for a, n in rows:
-        meta = " · ".join(x for x in (a.source, (a.published_at or "")[:10]) if x)
-        print(f"{a.article_id}  {a.title}" + (f"  ({meta})" if meta else "") + f"  {n} passages")
+        meta = " · ".join(x for x in (a.source, shown_date(a.published_at, a.date_source)) if x)
+        copies = engine.also_published_by(a.article_id)
+        also = ("  also published by " + ", ".join(c.source or c.url or c.article_id for c in copies)) if copies else ""
+        print(f"{a.article_id}  {a.title}" + (f"  ({meta})" if meta else "") + f"  {n} passages{also}")
     print(f"{len(rows)} articles")
     return 0
+
+
+def shown_date(published_at: str | None, date_source: str | None) -> str:
+    """The day, marked when it is only the day the article was added."""
+    day = (published_at or "")[:10]
+    return f"{day} (ingest date)" if day and date_source == "ingest" else day
+
+
+def cmd_feeds(args) -> int:
+    from rag.ingest.feeds import format_every
+
+    engine = _engine(args)
+    if args.feeds_command == "add":
+        f = engine.add_feed(args.url, args.every)
+        print(f"added feed {f.url}" + (f"  “{f.title}”" if f.title else "") + f"  ({f.kind}, every {format_every(f.every_s)});"
+              " `rag feeds refresh` fetches its articles")
+        return 0
+    if args.feeds_command == "remove":
+        engine.remove_feed(args.url)
+        print(f"removed feed {args.url} (its articles stay in the index)")
+        return 0
+    if args.feeds_command == "list":
+        feeds = engine.feeds()
+        if args.json:
+            print(json.dumps([f.to_dict() for f in feeds], ensure_ascii=False, indent=2))
+            return 0
+        if not feeds:
+            print("No feeds. Add one with `rag feeds add URL`.")
+        for f in feeds:
+            last = (f.last_refresh or "never")[:16].replace("T", " ")
+            print(f"{f.url}  {f.title or ''}  every {format_every(f.every_s)}  last refresh {last}: "
+                  f"{f.last_new_items} new, {f.last_updated_items} updated  ({f.items_seen} items seen)")
+            if f.last_error:
+                print(f"    last error: {f.last_error}")
+        return 0
+    urls = None if args.all or not args.urls else args.urls
+    report = engine.refresh_feeds(urls, show_progress=not args.quiet)
+    for r in report.feeds:
+        if r.status == "error":
+            print(f"error         {r.url}: {r.error}")
+        else:
+            print(f"{r.status:<13} {r.url}: {r.new_items} new, {r.updated_items} updated, {r.unchanged_items} unchanged")
+        for p in r.item_problems:
+            print(f"    item failed  {shown(p.url)}: {p.reason}")
+    print(report.summary() if report.feeds else "No feeds to refresh. Add one with `rag feeds add URL`.")
+    return 1 if report.feeds and len(report.failed) == len(report.feeds) else 0
 
 
 def cmd_remove(args) -> int:
@@ -214,6 +275,9 @@ def _print_answer(answer, *, stream_text: bool = False) -> None:
     # the sources disagree, with the comparison ("The sources differ: BBC: ... [1] · ...").
     if not stream_text:
         print(answer.answer)
+    if answer.period:
+        print(f"(articles from {answer.period})" if not answer.period.startswith("the most recent")
+              else f"({answer.period}, newest first)")
     if answer.flagged:
         print("(warning: the model's answer cites none of the passages; treat it as unsupported)")
     if answer.citations:
@@ -230,12 +294,12 @@ def _print_answer(answer, *, stream_text: bool = False) -> None:
             print(f"  - {r.title} ({r.source or 'unknown source'}): {' '.join(r.text.split())[:200]}…")
 
 
-def _run_question(engine, chain, question, history, settings, *, as_json: bool):
+def _run_question(engine, chain, question, history, settings, *, as_json: bool, now=None):
     from rag.chain import DoneEvent, TextEvent, stream
 
     streaming = settings.answer_mode != "extractive" and not as_json
     answer = None
-    for event in stream(engine, question, history, settings, chain):
+    for event in stream(engine, question, history, settings, chain, now=now):
         if streaming and isinstance(event, TextEvent):
             print(event.text, end="", flush=True)
         elif isinstance(event, DoneEvent):
@@ -252,14 +316,17 @@ def _run_question(engine, chain, question, history, settings, *, as_json: bool):
 def cmd_ask(args) -> int:
     from rag.chain import build_chain
 
+    from rag.retrieve.timeframe import parse_now
+
     engine = _engine(args)
     settings = answer_settings(args, engine)
-    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json)
+    _run_question(engine, build_chain(engine), args.question, [], settings, as_json=args.json, now=parse_now(args.now))
     return 0
 
 
 def cmd_chat(args) -> int:
     from rag.chain import build_chain
+    from rag.retrieve.timeframe import parse_now
     from rag.types import Turn
 
     engine = _engine(args)
@@ -280,7 +347,7 @@ def cmd_chat(args) -> int:
             print("(new conversation)")
             continue
         try:
-            answer = _run_question(engine, chain, q, history, settings, as_json=False)
+            answer = _run_question(engine, chain, q, history, settings, as_json=False, now=parse_now(args.now))
         except RagError as exc:
             print(f"error: {exc}")
             continue
@@ -297,6 +364,11 @@ def add_llm_flags(p) -> None:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
 
 
+def add_now_flag(p) -> None:
+    p.add_argument("--now", metavar="TIME", help="answer as if asked at this time (YYYY-MM-DD[THH:MM]): "
+                   "'last week', 'yesterday' ... are resolved against it (default: the clock)")
+
+
 def common_flags() -> argparse.ArgumentParser:
     """The flags every subcommand takes (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -311,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Ask questions about your news articles, with citations.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("ingest", parents=[common], help="add article files or folders to the index")
-    s.add_argument("paths", nargs="+", metavar="PATH")
+    s = sub.add_parser("ingest", parents=[common], help="add article files, folders or web pages (URLs) to the index")
+    s.add_argument("paths", nargs="+", metavar="PATH|URL")
     s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8", "openvino"])
     s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
     s.set_defaults(func=cmd_ingest)
@@ -328,6 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--until", metavar="YYYY-MM-DD")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("feeds", help="RSS/Atom feeds and news sitemaps: add, list, remove, refresh")
+    fs = s.add_subparsers(dest="feeds_command", required=True)
+    f = fs.add_parser("add", parents=[common], help="subscribe to a feed (checked by fetching it once)")
+    f.add_argument("url", metavar="URL")
+    f.add_argument("--every", metavar="INTERVAL", help="refresh interval, e.g. 30m, 2h, 1d (default 30m)")
+    f = fs.add_parser("list", parents=[common], help="the feeds, their last refresh, new items and last error")
+    f.add_argument("--json", action="store_true")
+    f = fs.add_parser("remove", parents=[common], help="unsubscribe (the articles stay)")
+    f.add_argument("url", metavar="URL")
+    f = fs.add_parser("refresh", parents=[common], help="fetch new and changed items now")
+    f.add_argument("urls", nargs="*", metavar="URL", help="only these feeds (default: all)")
+    f.add_argument("--all", action="store_true", help="every feed (the default)")
+    s.set_defaults(func=cmd_feeds)
 
     s = sub.add_parser("articles", parents=[common], help="list indexed articles")
     s.add_argument("--json", action="store_true")
@@ -346,10 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("question")
     s.add_argument("--json", action="store_true", help="print the typed answer as JSON")
     add_llm_flags(s)
+    add_now_flag(s)
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", parents=[common], help="a conversation in the terminal")
     add_llm_flags(s)
+    add_now_flag(s)
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("app", parents=[common], help="terminal search (indexes seeds/ on first run)")

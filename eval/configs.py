@@ -48,6 +48,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "hybrid without the extra searches restricted to the sources/days a question names",
         "overrides": {"metadata_subqueries": False},
     },
+    "no-time": {
+        "description": "relative time words (\"last week\", \"latest\") read as plain words: no date filter, no newest-first order",
+        "overrides": {"time_aware": False},
+    },
     "mmr": {
         "description": "hybrid, re-ranked with maximal marginal relevance (lambda 0.7)",
         "overrides": {"mmr": True},

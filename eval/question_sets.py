@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class Question:
     # Values other articles give instead (squad-dev/conflicts): the right answer shows
     # both, each cited; showing only these misleads.
     conflicting: tuple[str, ...] = ()
+    now: str | None = None  # when it is asked (ISO 8601), for "last week" and the like
 
 
 class _Bad(Exception):
@@ -269,6 +271,12 @@ def _from_ours(obj: Any, default_id: str) -> Question:
     answerable = obj.get("answerable", bool(answers or evidence))
     if not isinstance(answerable, bool):
         raise _Bad("`answerable` must be true or false")
+    now = _text(obj, "now")
+    if now is not None:
+        try:
+            datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Bad(f"`now` must be an ISO 8601 date or time, got {now!r}") from None
     return _question(
         qid=_id(obj.get("id"), default_id),
         question=question,
@@ -278,6 +286,7 @@ def _from_ours(obj: Any, default_id: str) -> Question:
         qtype=_text(obj, "type"),
         follows=_text(obj, "follows"),
         conflicting=[a for a in conflicting if a.strip()],
+        now=now,
     )
 
 
@@ -362,6 +371,7 @@ def _question(
     qtype: str | None,
     follows: str | None,
     conflicting: list[str] | None = None,
+    now: str | None = None,
 ) -> Question:
     if answerable and not answers and not evidence:
         # Nothing to score against: an answerable question needs an answer or a passage.
@@ -375,6 +385,7 @@ def _question(
         type=qtype,
         follows=follows,
         conflicting=tuple(conflicting or ()),
+        now=now,
     )
 
 

@@ -73,6 +73,8 @@ def add_arguments(p) -> None:
                    help="configurations to compare (default: default): " + ", ".join(CONFIGS))
     p.add_argument("--out", metavar="DIR", help="output folder (default eval/out/<timestamp>)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--now", metavar="TIME", help="ask every question at this time (YYYY-MM-DD[THH:MM]) unless "
+                   "the question set gives its own `now`; default: the clock")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -87,6 +89,7 @@ def run_from_args(args) -> int:
         limit=args.limit,
         show_progress=not args.quiet,
         argv=command_line(args),
+        now=args.now,
     )
     print(run.summary_table)
     print()
@@ -105,6 +108,8 @@ def command_line(args) -> list[str]:
         cmd += ["--out", str(args.out)]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
+    if getattr(args, "now", None):
+        cmd += ["--now", str(args.now)]
     return cmd
 
 
@@ -133,6 +138,7 @@ def run_eval(
     base_settings=None,
     embedder=None,
     argv: Sequence[str] | None = None,
+    now: str | None = None,
 ) -> EvalRun:
     """Evaluate ``configs`` on ``questions`` over ``corpus``; write and return the results.
 
@@ -198,7 +204,7 @@ def run_eval(
             }
         embedders.setdefault((s.embedding_model, s.embedding_backend, s.query_embedding_backend), engine.query_embedder)
         t = time.perf_counter()
-        records = evaluate_config(engine, s, qs, desc=name, show_progress=show_progress)
+        records = evaluate_config(engine, s, qs, desc=name, show_progress=show_progress, now=now)
         wall = time.perf_counter() - t
         config_results[name] = {
             "description": description(name),
@@ -437,15 +443,22 @@ def _write_fingerprint(fp_file: Path, fp: str, doc: dict, engine, corpus, *, ado
 # ------------------------------------------------------------------------ questions
 
 
-def evaluate_config(engine, settings, questions, *, desc: str = "questions", show_progress: bool = True) -> list[dict]:
-    """Ask every question through the chain and score it; one record per question."""
+def evaluate_config(engine, settings, questions, *, desc: str = "questions", show_progress: bool = True,
+                    now: str | None = None) -> list[dict]:
+    """Ask every question through the chain and score it; one record per question.
+
+    Each is asked at its own ``now``, else at ``now`` (``--now``), else at the clock's.
+    """
     from functools import lru_cache
 
     from tqdm.auto import tqdm
 
     from rag.chain import ask, build_chain
     from rag.errors import LLMError, RagError
+    from rag.retrieve.timeframe import parse_now
     from rag.types import Turn
+
+    default_now = parse_now(now)
 
     chain = build_chain(engine)
 
@@ -472,7 +485,7 @@ def evaluate_config(engine, settings, questions, *, desc: str = "questions", sho
         if q.follows is not None:
             history = list(histories.get(q.follows, []))
         try:
-            answer = ask(engine, q.question, history, settings, chain)
+            answer = ask(engine, q.question, history, settings, chain, now=parse_now(q.now) or default_now)
         except LLMError:
             raise  # the answerer is unreachable: every question would fail the same way
         except RagError as exc:
@@ -507,6 +520,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
     rec: dict[str, Any] = {
         "id": q.id,
         "question": q.question,
+        "now": q.now,
         "type": q.type,
         "answerable": q.answerable,
         "follows": q.follows,
@@ -539,6 +553,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
     texts = [r.text for r in answer.related]
     scored = q.answerable and bool(facts)
     rec["query"] = answer.query
+    rec["period"] = answer.period
     rec["retrieved"] = [
         {
             "rank": r.rank,
@@ -546,6 +561,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
             "article_id": r.article_id,
             "title": r.title,
             "source": r.source,
+            "published_at": r.published_at,
             "text": r.text,  # whole, so another tool can re-score the run
             "relevant": bool(hits_at([r.text], facts, 1)) if scored else None,
         }

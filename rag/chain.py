@@ -13,7 +13,7 @@ UI can route each to its widget as soon as it is known:
 no per-conversation state: history and per-session settings come with each call.
 Each question takes one snapshot of the index (the engine's retriever at that
 moment) and uses it for retrieval and for the answer, so a concurrent ingest or
-delete never mixes two generations in one answer.
+delete never mixes two views of the index in one answer.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterator, Sequence
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
@@ -89,6 +90,8 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
             query = rewrite_followup(question, history)
         return {"question": question, "query": query, "history": history, "settings": settings,
                 "filters": inp.get("filters"), "retriever": engine.retriever,  # this question's snapshot, for retrieval and answer
+                # Relative dates ("last week") are resolved against this (the clock unless given).
+                "now": inp.get("now") or datetime.now().astimezone(),
                 "timings": {"rewrite_ms": (time.perf_counter() - t) * 1000}, "t0": inp.get("t0", time.perf_counter())}
 
     def retrieve(state: dict) -> dict:
@@ -96,7 +99,10 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         retriever: Retriever = state["retriever"]
         t = time.perf_counter()
         state["params"] = engine.search_params(settings)
-        result = retriever.search(state["query"], state["params"], filters=state["filters"])
+        state["period"] = period = retriever.period(state["query"], state["now"]) if state["params"].time_aware else None
+        # A period in the question narrows the user's own filters (it never widens them).
+        filters = period.filters(state["filters"]) if period else state["filters"]
+        result = retriever.search(state["query"], state["params"], filters=filters)
         state["timings"]["retrieve_ms"] = (time.perf_counter() - t) * 1000
         state["hits"] = result.hits
         state["qvec"] = result.query_vector
@@ -150,21 +156,23 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             abstained=abstained, related=related,
             timings=timings, answerer=settings.answer_mode, flagged=flagged, conflict=conflict,
             short_answer=short_answer, conflicting=conflicting, confidence=confidence, multi_article=multi_article,
-            evidence=evidence,
+            evidence=evidence, period=state["period"].label if state.get("period") else None,
         )
     )
 
 
 def stream(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-           chain: Runnable | None = None, filters: Filters | None = None) -> Iterator[Event]:
+           chain: Runnable | None = None, filters: Filters | None = None, *,
+           now: datetime | None = None) -> Iterator[Event]:
+    """``now``: the time the question is asked at, for "last week" and the like (default: the clock)."""
     chain = chain or build_chain(engine)
     yield from chain.stream({"question": question, "history": list(history), "settings": settings,
-                             "filters": filters, "t0": time.perf_counter()})
+                             "filters": filters, "now": now, "t0": time.perf_counter()})
 
 
 def ask(engine: Engine, question: str, history: Sequence[Turn] = (), settings: Settings | None = None,
-        chain: Runnable | None = None, filters: Filters | None = None) -> Answer:
-    for event in stream(engine, question, history, settings, chain, filters):
+        chain: Runnable | None = None, filters: Filters | None = None, *, now: datetime | None = None) -> Answer:
+    for event in stream(engine, question, history, settings, chain, filters, now=now):
         if isinstance(event, DoneEvent):
             return event.answer
     raise RagError("The chain ended without an answer.")  # pragma: no cover - defensive

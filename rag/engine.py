@@ -20,7 +20,9 @@ from typing import Iterable
 from .embed.base import Embedder
 from .embed.factory import create_embedder, create_query_embedder
 from .errors import IndexLoadError
+from .ingest.feeds import FeedRefresher, add_feed, list_feeds, refresh_feeds, remove_feed
 from .ingest.pipeline import ProgressFn, ingest_articles, ingest_paths, remove_articles
+from .ingest.web import ingest_urls
 from .retrieve.filters import Filters
 from .retrieve.params import SearchParams
 from .retrieve.retriever import Retriever, SearchResult
@@ -29,7 +31,7 @@ from .store.layout import read_pointer
 from .store.merge import MergeResult, merge_pending
 from .store.protocol import Store
 from .store.snapshot import open_index
-from .types import Article, IngestReport
+from .types import Article, FeedStatus, IngestReport, RefreshReport, WireCopy
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +134,13 @@ class Engine:
 
     def ingest(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport:
         report = ingest_paths(paths, self.settings, self.embedder, progress=progress, show_progress=show_progress)
-        if report.added:
+        if report.added or report.updated:
             self._written()
         return report
 
     def ingest_articles(self, articles: list[Article], *, show_progress: bool = True) -> IngestReport:
         report = ingest_articles(articles, self.settings, self.embedder, show_progress=show_progress)
-        if report.added:
+        if report.added or report.updated:
             self._written()
         return report
 
@@ -207,3 +209,34 @@ class Engine:
         store = self.snapshot
         counts = store.passage_counts()
         return [(a, counts.get(a.article_id, 0)) for a in store.articles()]
+
+    def also_published_by(self, article_id: str) -> tuple[WireCopy, ...]:
+        """The other outlets' copies of an article's (wire) story."""
+        return self.retriever.groups.copies(article_id)
+
+    # -- news from the web (see docs/news-sources.md) --------------------------------
+    def ingest_urls(self, urls: Iterable[str], *, show_progress: bool = True) -> IngestReport:
+        """Fetch article pages (http/https) and add them; a changed page replaces its old version."""
+        return ingest_urls(urls, self.settings, lambda arts: self.ingest_articles(arts, show_progress=show_progress))
+
+    def feeds(self) -> list[FeedStatus]:
+        """The subscribed feeds: last refresh, new and updated items, last error, next due."""
+        return list_feeds(self.settings)
+
+    def add_feed(self, url: str, every: str | int | None = None) -> FeedStatus:
+        """Subscribe to an RSS/Atom feed or news sitemap (checked by fetching it once)."""
+        return add_feed(self.settings, url, every)
+
+    def remove_feed(self, url: str) -> None:
+        """Unsubscribe; the feed's articles stay in the index."""
+        remove_feed(self.settings, url)
+
+    def refresh_feeds(self, urls: list[str] | None = None, *, due_only: bool = False,
+                      show_progress: bool = False) -> RefreshReport:
+        """Fetch new and changed items of the given feeds (default all; ``due_only``: those due)."""
+        return refresh_feeds(self.settings, lambda arts: self.ingest_articles(arts, show_progress=show_progress),
+                             urls, due_only=due_only)
+
+    def feed_refresher(self, *, tick_s: float = 30.0) -> FeedRefresher:
+        """The background service that refreshes due feeds (call ``start()`` / ``stop()``)."""
+        return FeedRefresher(lambda: self.refresh_feeds(due_only=True), tick_s=tick_s)

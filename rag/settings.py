@@ -92,6 +92,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+    # News from the web (rag ingest URL, rag feeds): see docs/news-sources.md.
+    # Private, loopback and link-local addresses are refused unless this is true
+    # (RAG_FETCH_ALLOW_PRIVATE=true), so a feed cannot make the app probe the LAN.
+    fetch_allow_private: bool = False
+    fetch_timeout_s: float = 20.0  # connect / read timeout, and the whole of one fetch
+    fetch_max_mb: float = 10.0  # larger responses are cut off and refused
+    fetch_concurrency: int = 4  # pages fetched at once during a refresh
+    fetch_host_delay_s: float = 1.0  # at least this long between two requests to one host
+    fetch_max_redirects: int = 5
+    fetch_user_agent: str = "article-rag/0.1 (news reader; +https://github.com/article-rag/article-rag)"
+    feed_every: str = "30m"  # default refresh interval of a new feed
+    feed_max_items: int = 500  # items read from one feed or sitemap per refresh
+    # Wire copies: near-duplicates (MinHash on word 5-gram shingles, verified exactly)
+    # above this containment are grouped; see docs/news-sources.md for the measurements.
+    wire_containment: float = 0.5
+    wire_window_days: float = 7.0  # copies dated further apart than this are not grouped
 
     # Vector index: "auto" picks flat / HNSW / IVF by collection size
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
@@ -116,6 +132,9 @@ class Settings(BaseSettings):
     metadata_subqueries: bool = True  # extra searches restricted to sources/days the question names
     subquery_weight: float = 2.0  # weight of each such search in the fusion (MultiHop MAP@10 0.387 -> 0.391 over 1.0)
     article_diversity: float = 0.9  # score multiplier per passage already listed from the same article
+    # "last week", "yesterday", "since Monday", "latest": a date filter or newest-first
+    # order, resolved against the time of the question (see rag/retrieve/timeframe.py).
+    time_aware: bool = True
     mmr: bool = False
     mmr_lambda: float = 0.7
 
@@ -149,3 +168,7 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def fetch_max_bytes(self) -> int:
+        return int(self.fetch_max_mb * 1024 * 1024)

@@ -46,8 +46,11 @@ def test_filters_by_source_article_and_date(seed_engine):
     bbc = next(a for a, _ in seed_engine.articles() if "argue for missiles" in a.title)
     hits = seed_engine.search("Tomahawk", k=10, filters=Filters(article_ids=frozenset({bbc.article_id}))).hits
     assert hits and {h.article.article_id for h in hits} == {bbc.article_id}
-    # The seeds carry no dates, so a date filter excludes everything.
-    assert seed_engine.search("Tomahawk", filters=Filters(date_from=date(2020, 1, 1))).hits == []
+    # The seeds carry no dates: they are dated by the day they were added (marked as
+    # such), which date filters use.
+    assert {a.date_source for a, _ in seed_engine.articles()} == {"ingest"}
+    assert seed_engine.search("Tomahawk", filters=Filters(date_from=date(2020, 1, 1))).hits
+    assert seed_engine.search("Tomahawk", filters=Filters(date_to=date(2020, 1, 1))).hits == []
 
 
 def test_mmr_returns_k_distinct_passages(seed_engine):

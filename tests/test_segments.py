@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -139,8 +140,9 @@ def test_deletes_during_a_merge_become_tombstones_of_the_merged_segment(tmp_path
     assert victim not in snap.row_by_id and snap.manifest.n_articles == 11
 
 
-def _as_format_1(index: Path, out: Path, *, tokens: bool = True) -> None:
+def as_format_1(index: Path, out: Path, *, tokens: bool = True) -> None:
     """The one-segment index at ``index`` rewritten the way format 1 stored it."""
+    from rag.store.article_columns import OPTIONAL_COLUMNS
     from rag.store.bm25_tokens import TOKENS_DIR
 
     m = live_manifest(index)
@@ -150,6 +152,10 @@ def _as_format_1(index: Path, out: Path, *, tokens: bool = True) -> None:
     gen.mkdir(parents=True)
     for f in ("store.sqlite", "passages.npy", "vectors.npy", "units.npy", "unit_vectors.npy", "faiss.index"):
         shutil.copy2(seg / f, gen / f)
+    with sqlite3.connect(gen / "store.sqlite") as db:  # format 1 had no optional article columns
+        for col in OPTIONAL_COLUMNS:
+            db.execute(f"ALTER TABLE articles DROP COLUMN {col}")
+    db.close()
     if tokens:  # term ids per passage, rebuilt from the postings (order within a passage is free)
         p = open_index(index).segments[0].postings
         term = np.repeat(np.arange(len(p.vocab)), np.diff(p.indptr))
@@ -174,7 +180,7 @@ def test_a_format_1_index_is_migrated_once(seed_engine, tmp_path, caplog, tokens
     from rag.engine import Engine
 
     old = tmp_path / "old"
-    _as_format_1(seed_engine.index_dir, old, tokens=tokens)
+    as_format_1(seed_engine.index_dir, old, tokens=tokens)
     engine = Engine(make_settings(old), embedder=seed_engine.embedder)
     with caplog.at_level(logging.WARNING, logger="rag.store"):
         snap = engine.snapshot

@@ -396,7 +396,8 @@ class ExtractiveAnswerer:
     def _citation(self, n: int, c: Candidate) -> Citation:
         a = c.hit.article
         return Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
-                        c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end)
+                        c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end,
+                        list(c.hit.also_published_by))
 
     def _select(self, cands: list[Candidate], kind: str) -> list[list[Candidate]]:
         """Groups of sentences to show; each group is one sentence plus repeats of it."""

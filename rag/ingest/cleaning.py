@@ -46,6 +46,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from .dates import is_dateline
+
 log = logging.getLogger(__name__)
 
 __all__ = ["CleanedText", "clean_body", "clean_text"]
@@ -189,6 +191,8 @@ _STRICT_LINE = _line_rx(
     r"subscribers? agrees? to the privacy policy\.?",
     r"click here to .{0,60}",
     r"(?:for more|to read more|more on|read more)\b.{0,80}\bclick here\s*[.!]?",
+    # Links to other articles: "Read more: <headline>", "READ MORE", "See also: ...".
+    r"(?:read more|read also|also read|read next|see also|more on this story)\s*(?:[:.…»>|-]\s*.{0,200})?",
 )
 
 # Page chrome and end matter: dropped from full pages (clean_text) only.
@@ -251,8 +255,10 @@ _BIO_FIRST_PERSON = re.compile(
     re.I,
 )
 _BIO_THIRD_PERSON = re.compile(
-    r"^[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2} is an? (?:[\w-]+ ){0,4}"
+    r"^[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,2} (?:is an? (?:[\w-]+ ){0,4}"
     r"(?:writer|journalist|reporter|editor|correspondent|contributor|columnist)\b"
+    r"|(?:has|have) (?:covered|reported on|written about|been (?:covering|reporting|writing))\b"
+    r"|(?:covers|writes about|reports on) [\w ,&;-]{2,80}(?:for|at) (?:the )?[A-Z])"
 )
 
 # Photo captions and credits.
@@ -379,6 +385,8 @@ def _edge_reason(text: str, f: _Features) -> str | None:
     t = _norm(text)
     if _EDGE_LINE.match(t) or _BIO_THIRD_PERSON.match(t):
         return "edge-boilerplate"
+    if is_dateline(t):
+        return "dateline"  # "Reef Daily Wire — 3 March 2025", "Published: 17 Oct 2025"
     if f.n_words <= 6 and (_SEPARATOR_LINE.match(t) or _BREADCRUMB.match(t)):
         return "navigation"
     words = [w.lower().rstrip(".") for w in _WORD_RE.findall(t)]
@@ -756,7 +764,8 @@ def clean_body(body: str) -> str:
 
     Normalises line endings and drops only lines that are unmistakably page
     furniture ("Advertisement", "Recommended Stories", "list of 3 items", newsletter
-    sign-up lines); every other line is kept verbatim.
+    sign-up lines, "Read more: ..." links) and author bios among the last lines
+    ("Lars Holm has covered energy for ..."); every other line is kept verbatim.
     """
     out: list[str] = []
     dropped = False
@@ -767,6 +776,12 @@ def clean_body(body: str) -> str:
             dropped = True
             continue
         out.append(line)
+    # An author bio closes the article; the same words inside it are reporting.
+    while out and (not out[-1].strip() or _BIO_THIRD_PERSON.match(_norm(out[-1])) or _BIO_FIRST_PERSON.search(out[-1])):
+        if out[-1].strip():
+            log.debug("dropped author bio from body: %.80r", out[-1].strip())
+            dropped = True
+        out.pop()
     text = "\n".join(out)
     if dropped:
         # A dropped line leaves its blank lines behind; one paragraph break is enough.

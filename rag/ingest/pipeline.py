@@ -28,6 +28,7 @@ from ..store.writer import (
 from ..text.headers import article_header, index_text
 from ..types import Article, FileResult, IngestReport
 from .chunking import Chunking, chunk_text, home_passages
+from .curation import plan_ingest
 from .readers import iter_input_files, load_file
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,12 @@ def ingest_articles(
             fresh.append(art)
         if not fresh:
             return report
+        # Updates (same URL, other text) and wire copies: see curation.py.
+        plan = plan_ingest(state if base is not None else None, fresh, settings, root)
+        report.results.extend(plan.results)
+        fresh = plan.articles
+        if not fresh:
+            return report
 
         chunk_max = base.chunk_max_tokens if base else settings.chunk_max_tokens
         chunk_overlap = base.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
@@ -163,11 +170,18 @@ def ingest_articles(
         spec = IndexSpec(embedder.name, settings.embedding_backend, int(new_vectors.shape[1]), chunk_max,
                          chunk_overlap, settings.index_type)
         items = [NewArticle(c.article, c.chunking.units, c.chunking.passages) for c in chunked]
-        add_segment(state, spec, items, new_vectors, new_unit_vectors.astype(np.float16), texts)
+        # An update replaces the old version in the same commit: one version is ever visible.
+        replaces = {c.article.article_id: plan.replaces[c.article.article_id]
+                    for c in chunked if c.article.article_id in plan.replaces}
+        add_segment(state, spec, items, new_vectors, new_unit_vectors.astype(np.float16), texts,
+                    replaces=list(replaces.values()))
     for c in chunked:
+        aid = c.article.article_id
         report.results.append(
             FileResult(
-                c.article.origin or "?", "added", None, c.article.article_id, c.article.title, len(c.chunking.passages)
+                c.article.origin or "?", "updated" if aid in replaces else "added",
+                f"new version of {replaces[aid]}" if aid in replaces else None,
+                aid, c.article.title, len(c.chunking.passages),
             )
         )
     if progress:

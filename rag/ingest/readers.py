@@ -17,7 +17,7 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -25,6 +25,9 @@ from ..errors import first_line
 from ..settings import Settings
 from ..types import Article, FileResult
 from .cleaning import clean_body, clean_text
+from .dates import find_dateline
+from .metadata import headline_from_text, page_metadata, plausible_author
+from .urls import normalize_url, same_site
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +108,25 @@ def _path_problem(path: Path) -> str | None:
     return "not a regular file (a device, pipe or socket)"
 
 
-def article_id_for(title: str, text: str) -> str:
-    """Stable content hash: the same cleaned article always gets the same id."""
+def article_id_for(title: str, text: str, url: str | None = None) -> str:
+    """Stable content hash: the same cleaned article always gets the same id.
+
+    The URL is part of it when there is one, so that two sites publishing the same
+    wire story word for word are two articles (grouped as copies), not one.
+    """
     h = hashlib.sha256()
     h.update(_norm_for_hash(title).encode("utf-8"))
     h.update(b"\x00")
     h.update(_norm_for_hash(text).encode("utf-8"))
+    if url:
+        h.update(b"\x00")
+        h.update(url.strip().encode("utf-8"))
     return h.hexdigest()[:16]
+
+
+def text_hash(title: str, text: str) -> str:
+    """Hash of an article's content alone (title and text): tells a changed version from the same one."""
+    return article_id_for(title, text)
 
 
 def _norm_for_hash(s: str) -> str:
@@ -275,23 +290,38 @@ def _from_record(record: Any, origin: str) -> Article:
     if not isinstance(body, str) or not body.strip():
         raise ValueError(f"no article text: expected one of the fields {', '.join(BODY_KEYS)}")
     text = clean_body(body)
-    title = _as_text(_first(record, TITLE_KEYS)) or _title_from_text(text)
+    title = _as_text(_first(record, TITLE_KEYS)) or headline_from_text(text)
+    published = normalise_date(_first(record, DATE_KEYS))
+    source = _as_text(_first(record, SOURCE_KEYS))
+    dateline = find_dateline(body) if not (published and source) else None
     return _make_article(
         title=title,
         text=text,
-        source=_as_text(_first(record, SOURCE_KEYS)),
+        source=source or (dateline.source if dateline else None),
         url=_as_text(_first(record, URL_KEYS)),
-        published_at=normalise_date(_first(record, DATE_KEYS)),
+        published_at=published or (dateline.published_at if dateline else None),
+        date_source="json" if published else "dateline" if dateline else None,
         author=_as_text(_first(record, AUTHOR_KEYS)),
         origin=origin,
     )
 
 
 def _from_html(html: str, path: Path) -> Article:
+    return article_from_html(html, origin=str(path))
+
+
+def article_from_html(html: str, *, origin: str, url: str | None = None, **provenance: Any) -> Article:
+    """An article from a web page: main text, title, date, site name, author and
+    canonical URL (trafilatura, checked). ``url``: where the page was fetched from;
+    its canonical URL is only believed when it is on the same site. ``provenance``
+    (``fetched_at``, ``feed_item_id``) is kept with the article."""
     import trafilatura
 
     doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+        html, url=url, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True,
+        # No "extensive" search: it takes a copyright year or "since 2015" in an
+        # author bio for the publication date (January 1st of that year).
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     if doc is None or not (doc.text or "").strip():
         raise ValueError("no article text found in the HTML")
@@ -301,15 +331,30 @@ def _from_html(html: str, path: Path) -> Article:
     first, _, rest = text.partition("\n")
     if title and first.strip() == title and rest.strip():
         text = rest.strip()
+    meta = page_metadata(html, url)
+    # No date in the metadata: a dateline in the text, or a byline / "Published" line
+    # in the page around it (which trafilatura leaves out of the text).
+    dateline = None if doc.date else (find_dateline(text) or find_dateline("\n".join(meta["head_lines"]), head_lines=40))
     text = clean_body(text)
+    canonical = meta["canonical_url"]
+    if url is not None:
+        if canonical and not same_site(canonical, url):
+            # A syndicated copy points at the original on another site: it is that
+            # site's article, not this one's (and a page must not claim another's).
+            log.info("%s: ignoring a canonical URL on another site (%s)", url, canonical)
+            canonical = None
+        canonical = normalize_url(canonical or url)
     return _make_article(
-        title=title or _title_from_text(text),
+        title=title or headline_from_text(text),
         text=text,
         source=(doc.sitename or doc.hostname or None),
-        url=doc.url or None,
-        published_at=normalise_date(doc.date),
-        author=doc.author or None,
-        origin=str(path),
+        url=canonical or doc.url or None,
+        published_at=normalise_date(doc.date) or (dateline.published_at if dateline else None),
+        date_source="metadata" if doc.date else "dateline" if dateline else None,
+        author=plausible_author(doc.author) or meta["author"],
+        origin=origin,
+        canonical_url=canonical,
+        **provenance,
     )
 
 
@@ -328,26 +373,35 @@ def _from_text(raw: str, path: Path, *, markdown: bool) -> Article:
                     raw = "\n".join(lines[i + 1 :])
                 break
     cleaned = clean_text(raw, filename=path.name)
+    # Reference for a year-less dateline ("Oct 17"): when the file was last written.
+    try:
+        reference = datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError:
+        reference = None
+    dateline = find_dateline(raw, reference)
     return _make_article(
-        title=title or cleaned.title or _title_from_text(cleaned.text) or path.stem,
+        title=title or cleaned.title or headline_from_text(cleaned.text) or path.stem,
         text=cleaned.text,
-        source=cleaned.source,
+        source=cleaned.source or (dateline.source if dateline else None),
         url=None,
-        published_at=None,
+        published_at=dateline.published_at if dateline else None,
+        date_source="dateline" if dateline else None,
         author=None,
         origin=str(path),
     )
 
 
-def _title_from_text(text: str) -> str:
-    """First sentence, cut at a word boundary: a readable stand-in for a missing title."""
-    first = text.strip().split("\n", 1)[0]
-    m = re.search(r"[.!?](\s|$)", first)
-    if m and m.start() < 140:
-        first = first[: m.start() + 1]
-    if len(first) > 100:
-        first = first[:100].rsplit(" ", 1)[0] + "…"
-    return first
+def with_changes(article: Article, **changes: Any) -> Article:
+    """``article`` with some metadata changed; its id follows its title and URL."""
+    from dataclasses import replace
+
+    new = replace(article, **changes)
+    return replace(new, article_id=article_id_for(new.title, new.text, new.url))
+
+
+def ingest_date() -> str:
+    """Today as the stand-in publication date of an article that gives none (UTC)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _make_article(*, title: str, text: str, origin: str, **meta: Any) -> Article:
@@ -360,9 +414,11 @@ def _make_article(*, title: str, text: str, origin: str, **meta: Any) -> Article
         )
     if sum(ch.isalpha() for ch in text) < MIN_TEXT_CHARS // 2:
         raise ValueError("no article text: no words, only symbols, digits or control characters")
-    title = " ".join(title.split()) if title else _title_from_text(text)
+    title = " ".join(title.split()) if title else headline_from_text(text)
+    if not meta.get("published_at"):
+        meta.update(published_at=ingest_date(), date_source="ingest")
     return Article(
-        article_id=article_id_for(title, text),
+        article_id=article_id_for(title, text, meta.get("url")),
         title=title,
         text=text,
         origin=origin,

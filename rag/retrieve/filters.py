@@ -15,8 +15,11 @@ class Filters:
     sources: frozenset[str] | None = None  # compared case-insensitively
     date_from: date | None = None
     date_to: date | None = None
+    # Not a filter: the newest articles first among the relevant ones ("latest ...").
+    recent_first: bool = False
 
     def is_empty(self) -> bool:
+        """No restriction on which passages may be found (``recent_first`` only reorders)."""
         return not (self.article_ids or self.sources or self.date_from or self.date_to)
 
     def matches(self, article: Article) -> bool:

@@ -32,6 +32,7 @@ class SearchParams:
     metadata_subqueries: bool = True
     subquery_weight: float = 2.0
     article_diversity: float = 0.9
+    time_aware: bool = True
     mmr: bool = False
     mmr_lambda: float = 0.7
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 from ..text.terms import sentence_terms
+from .timeframe import Period, find_period
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _DAY_MONTH_YEAR = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
@@ -110,11 +111,26 @@ class QueryAnalyzer:
             return []
         return list(dict.fromkeys(m.group(0) for m in self._source_re.finditer(query.lower())))
 
+    def source_spans(self, query: str) -> list[tuple[int, int]]:
+        """Where the question names a publisher (offsets into ``query``)."""
+        lowered = query.lower()
+        if self._source_re is None or len(lowered) != len(query):
+            return []
+        return [m.span() for m in self._source_re.finditer(lowered)]
+
+    def period(self, query: str, now: datetime) -> Period | None:
+        """The days a relative time phrase of the question means ("last week"), resolved
+        against ``now``; None when it has none, or names a calendar day ("on October 5,
+        2023") and so is not relative. See :mod:`.timeframe`."""
+        if dates_in(query):
+            return None
+        return find_period(query, now, skip=self.source_spans(query))
+
     def sources_named(self, name: str) -> tuple[str, ...]:
         """The (lower-cased) sources a name found by :meth:`sources_in` stands for."""
         return self._names.get(name, ())
 
-    def content_query(self, query: str, *, strip_metadata: bool = True) -> str:
+    def content_query(self, query: str, *, strip_metadata: bool = True, strip_time: bool = True) -> str:
         """The question as its content is matched: without the words that only say where to look.
 
         Publisher names and dates (with metadata sub-queries on, those are matched
@@ -130,9 +146,11 @@ class QueryAnalyzer:
         text = query
         if strip_metadata:
             spans = [m.span() for rx in (_DAY_MONTH_YEAR, _ISO_DAY) for m in rx.finditer(query)]
-            lowered = query.lower()
-            if self._source_re is not None and len(lowered) == len(query):  # same offsets
-                spans += [m.span() for m in self._source_re.finditer(lowered)]
+            spans += self.source_spans(query)
+            # Relative time words ("last week", "latest") become a date filter or an
+            # order; as words they would only match passages that say "last week".
+            if strip_time and (period := self.period(query, datetime.now())):
+                spans += period.spans
             keep, end = [], 0
             for a, b in sorted(spans):
                 if a > end:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Sequence
 
 import numpy as np
@@ -23,8 +24,10 @@ from ..types import SearchHit
 from .features import SentenceFeatures
 from .filters import Filters, parse_day
 from .fusion import diversify, mmr, rrf, top
+from .groups import WireGroups
 from .params import SearchParams
 from .query import QueryAnalyzer, dates_in
+from .timeframe import Period
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Retriever:
         self.defaults = defaults or SearchParams()
         self.features = SentenceFeatures(store)
         self._row_of = store.passages["article_row"]
+        # Wire copies of one story count as one article in the diversity step.
+        self.groups = WireGroups(store)
+        self._group_of = self.groups.index_by_row[self._row_of] if len(self._row_of) else self._row_of
         metas = store.meta_by_row
         max_row = max(metas) + 1 if metas else 0
         # Per article row: lower-cased source and publication day, for filters.
@@ -70,7 +76,11 @@ class Retriever:
     def content_query(self, query: str, params: SearchParams | None = None) -> str:
         """The question without the publisher names, dates and framing it only uses to say where to look."""
         p = params or self.defaults
-        return self.query.content_query(query, strip_metadata=p.metadata_subqueries)
+        return self.query.content_query(query, strip_metadata=p.metadata_subqueries, strip_time=p.time_aware)
+
+    def period(self, query: str, now: datetime) -> Period | None:
+        """The days a time-aware question asks about ("last week", "since Monday", "latest"), or None."""
+        return self.query.period(query, now)
 
     # -- public ------------------------------------------------------------
     def search(self, query: str, params: SearchParams | None = None, *, filters: Filters | None = None) -> SearchResult:
@@ -124,18 +134,31 @@ class Retriever:
 
         t = time.perf_counter()
         order = sorted(scores, key=scores.get, reverse=True)
+        if filters is not None and filters.recent_first:
+            order, scores = self._newest_first(order, k, p)
         if p.article_diversity < 1.0:
-            order, scores = diversify(order, scores, self._row_of, k, p.article_diversity)
+            order, scores = diversify(order, scores, self._group_of, k, p.article_diversity)
         if p.mmr and qvec is not None:
             cand = order[: max(k * 4, 20)]
             order = mmr(qvec, cand, self.store.passage_vectors(cand), k, p.mmr_lambda)
         hits = []
         for rank, pid in enumerate(order[:k], 1):
-            hits.append(SearchHit(rank, float(scores[pid]), self.store.passage(pid), self.store.passage_meta(pid)))
+            meta = self.store.passage_meta(pid)
+            hits.append(SearchHit(rank, float(scores[pid]), self.store.passage(pid), meta,
+                                  self.groups.copies(meta.article_id)))
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return SearchResult(hits, timings, qvec)
 
     # -- internals ---------------------------------------------------------
+    def _newest_first(self, order: list[int], k: int, p: SearchParams) -> tuple[list[int], dict[int, float]]:
+        """"latest ...": fuse the relevance order with the same candidates ordered by
+        publication day, newest first, so recent articles rise among the relevant ones."""
+        pool = order[: max(k * 5, 50)]
+        days = self._day_by_row[self._row_of[np.array(pool, dtype=np.int64)]] if pool else np.zeros(0)
+        newest = [pool[i] for i in np.argsort(-days, kind="stable")]
+        fused = rrf([order, newest], [1.0, 1.0], p.rrf_k)
+        return sorted(fused, key=fused.get, reverse=True), fused
+
     def _metadata_masks(self, query: str) -> list[np.ndarray]:
         masks = [self._source_mask(self.query.sources_named(name)) for name in self.query.sources_in(query)]
         for day in dates_in(query):

@@ -33,7 +33,8 @@ from .faiss_index import build_faiss
 from .layout import live_manifest
 from .manifest import Manifest, SegmentInfo
 from .postings import Postings
-from .segment import ARTICLE_COLUMNS, STORE, Segment, write_segment
+from .article_columns import select_list
+from .segment import ARTICLE_COLUMNS, META_COLUMNS, STORE, Segment, write_segment
 from .snapshot import open_segment
 from .writer import segment_index_type
 
@@ -194,7 +195,8 @@ def _copy_articles(folder: Path, members: list[Segment], infos: tuple[SegmentInf
             db.execute("ATTACH DATABASE ? AS m", (f"file:{seg.folder / STORE}?mode=ro",))
             where = f"WHERE row NOT IN ({','.join(str(int(r)) for r in info.deleted)})" if info.deleted else ""
             db.execute(
-                f"INSERT INTO articles ({ARTICLE_COLUMNS}) SELECT {ARTICLE_COLUMNS} FROM m.articles {where} ORDER BY row"
+                f"INSERT INTO articles ({ARTICLE_COLUMNS}) SELECT {META_COLUMNS}, text, added_at, "
+                f"{select_list(db, 'm')} FROM m.articles {where} ORDER BY row"
             )
             db.commit()
             db.execute("DETACH DATABASE m")

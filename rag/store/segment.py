@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import IndexLoadError
 from ..types import Article
+from .article_columns import OPTIONAL_COLUMNS, select_list
 from .checksums import size_problems
 from .faiss_index import hnsw_ef_search
 from .manifest import SegmentInfo
@@ -43,10 +44,11 @@ STORE = "store.sqlite"
 ARTICLE_TABLE = (
     "CREATE TABLE articles (row INTEGER PRIMARY KEY, article_id TEXT UNIQUE NOT NULL, "
     "title TEXT NOT NULL, source TEXT, url TEXT, published_at TEXT, author TEXT, origin TEXT, "
-    "text TEXT NOT NULL, added_at REAL)"
+    "text TEXT NOT NULL, added_at REAL, " + ", ".join(f"{c} TEXT" for c in OPTIONAL_COLUMNS) + ")"
 )
 META_COLUMNS = "row, article_id, title, source, url, published_at, author, origin"
-ARTICLE_COLUMNS = f"{META_COLUMNS}, text, added_at"
+# A full record: what a merge copies and write_segment takes, in this order.
+ARTICLE_COLUMNS = f"{META_COLUMNS}, text, added_at, {', '.join(OPTIONAL_COLUMNS)}"
 
 
 def decode_text(raw: bytes) -> str:
@@ -84,15 +86,18 @@ class Segment:
             # Invalid UTF-8 in a stored text (a flipped byte) reads as U+FFFD instead
             # of failing every search that touches the article; `rag check` reports it.
             self._db.text_factory = decode_text
-            rows = self._db.execute(f"SELECT {META_COLUMNS} FROM articles ORDER BY row").fetchall()
+            rows = self._db.execute(
+                f"SELECT {META_COLUMNS}, {select_list(self._db)} FROM articles ORDER BY row"
+            ).fetchall()
         except IndexLoadError as exc:
             raise damaged(folder, str(exc)) from exc
         except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
             raise damaged(folder, f"unreadable ({exc})") from exc
         self.meta_by_row: dict[int, Article] = {}
         self.row_by_id: dict[str, int] = {}
-        for row, aid, title, source, url, date, author, origin in rows:
-            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin)
+        for row, aid, title, source, url, date, author, origin, *extra in rows:
+            self.meta_by_row[row] = Article(aid, title, "", source, url, date, author, origin,
+                                            **dict(zip(OPTIONAL_COLUMNS, extra)))
             self.row_by_id[aid] = row
         n = len(self.passages)
         counts = (n, self.vectors.shape[0], self.faiss.ntotal, info.n_passages, self.postings.n_docs)
@@ -143,7 +148,7 @@ class Segment:
         for i in range(0, len(rows), 500):
             chunk = rows[i : i + 500]
             out += self._db.execute(
-                f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE row IN ({','.join('?' * len(chunk))}) ORDER BY row",
+                f"SELECT {META_COLUMNS}, text, added_at, {select_list(self._db)} FROM articles WHERE row IN ({','.join('?' * len(chunk))}) ORDER BY row",
                 chunk,
             ).fetchall()
         return out
@@ -165,7 +170,7 @@ def write_segment(
     """Write a new segment's files into the empty folder ``folder``.
 
     ``articles``: records in ``ARTICLE_COLUMNS`` order (row first; ``added_at`` None:
-    now). ``passages`` and ``units`` use this segment's own unit numbering.
+    now; then the optional columns). ``passages`` and ``units`` use this segment's own unit numbering.
     """
     import faiss
 
@@ -181,8 +186,8 @@ def write_segment(
         db.execute(ARTICLE_TABLE)
         now = time.time()
         db.executemany(
-            f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES ({','.join('?' * 10)})",
-            [(*a[:9], a[9] if a[9] is not None else now) for a in articles],
+            f"INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES ({','.join('?' * (10 + len(OPTIONAL_COLUMNS)))})",
+            [(*a[:9], a[9] if a[9] is not None else now, *a[10:]) for a in articles],
         )
         db.commit()
     finally:

@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import RagError
 from ..types import Article
+from .article_columns import OPTIONAL_COLUMNS, select_list
+from .article_columns import values as optional_values
 from .commit import build_segment, commit
 from .faiss_index import build_faiss, choose_index_type
 from .layout import is_legacy, live_manifest, read_pointer
@@ -83,16 +85,50 @@ class IndexState:
     def __contains__(self, article_id: str) -> bool:
         return article_id in self.row_of
 
+    def articles(self) -> list[Article]:
+        """The live articles' metadata (no text), read from the article stores only."""
+        out: list[Article] = []
+        for info in self.manifest.segments if self.manifest else ():
+            dead = set(info.deleted)
+            out += [a for row, a in _articles(self.root / info.name) if row not in dead]
+        return out
+
+    def text_of(self, article_id: str) -> str:
+        k, row = self.row_of[article_id]
+        return _articles(self.root / self.manifest.segments[k].name, [row], text=True)[0][1].text
+
 
 def _query(folder: Path, sql: str, args: Sequence = ()) -> list[tuple]:
+    return _with_store(folder, lambda db: db.execute(sql, tuple(args)).fetchall())
+
+
+def _with_store(folder: Path, read):
     db = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)
     db.text_factory = decode_text
     try:
-        return db.execute(sql, tuple(args)).fetchall()
+        return read(db)
     except sqlite3.Error as exc:
         raise RagError(f"The article store {folder / STORE} is unreadable ({exc}). Run `rag check --index {folder.parent}`.") from exc
     finally:
         db.close()
+
+
+def _articles(folder: Path, rows: Sequence[int] | None = None, *, text: bool = False) -> list[tuple[int, Article]]:
+    """(row, Article) of a segment's articles (``rows``: only these), optional fields included."""
+
+    def read(db: sqlite3.Connection) -> list[tuple[int, Article]]:
+        where = f" WHERE row IN ({','.join('?' * len(rows))})" if rows is not None else ""
+        body = "text" if text else "''"
+        recs = db.execute(
+            f"SELECT {META_COLUMNS}, {body}, {select_list(db)} FROM articles{where} ORDER BY row", tuple(rows or ())
+        ).fetchall()
+        out = []
+        for row, aid, title, source, url, date, author, origin, body_text, *extra in recs:
+            out.append((row, Article(aid, title, body_text, source, url, date, author, origin,
+                                     **dict(zip(OPTIONAL_COLUMNS, extra)))))
+        return out
+
+    return _with_store(folder, read)
 
 
 def add_segment(
@@ -102,18 +138,24 @@ def add_segment(
     vectors: np.ndarray,
     unit_vectors: np.ndarray,
     index_texts: list[str],
+    *,
+    replaces: Sequence[str] = (),
 ) -> Manifest:
     """Write ``items`` as one new segment and commit a manifest that adds it.
 
     ``vectors`` and ``index_texts`` follow the items' passages in order,
-    ``unit_vectors`` their units.
+    ``unit_vectors`` their units. ``replaces``: indexed articles (older versions of
+    the new ones) tombstoned in the same commit, so a reader sees one version only.
     """
     base = state.manifest or spec.manifest()
+    if replaces:
+        base, _ = _tombstoned(state, replaces)
     first_row = base.next_row
     records, p_rows, u_rows = [], [], []
     for i, item in enumerate(items):
         a, row = item.article, first_row + i
-        records.append((row, a.article_id, a.title, a.source, a.url, a.published_at, a.author, a.origin, a.text, None))
+        records.append((row, a.article_id, a.title, a.source, a.url, a.published_at, a.author, a.origin, a.text, None,
+                        *optional_values(a)))
         first_unit = len(u_rows)
         starts = np.array([u.start for u in item.units])
         ends = np.array([u.end for u in item.units])
@@ -146,6 +188,12 @@ def segment_index_type(setting: str, n: int) -> str:
 
 def delete_articles(state: IndexState, article_ids: list[str]) -> tuple[Manifest, list[Article]]:
     """Tombstone these articles in a new manifest; returns it and what was removed."""
+    manifest, removed = _tombstoned(state, article_ids)
+    return commit(state.root, manifest), removed
+
+
+def _tombstoned(state: IndexState, article_ids: Sequence[str]) -> tuple[Manifest, list[Article]]:
+    """The live manifest with these articles tombstoned (not committed), and the articles."""
     missing = [a for a in article_ids if a not in state.row_of]
     if missing:
         raise RagError(f"No article with id {', '.join(missing)} in {state.root} (see `rag articles`).")
@@ -160,12 +208,11 @@ def delete_articles(state: IndexState, article_ids: list[str]) -> tuple[Manifest
         info = segments[k]
         folder = state.root / info.name
         # Text included, so a caller can put them back (undo) with ingest_articles.
-        for rec in _query(folder, f"SELECT {META_COLUMNS}, text FROM articles WHERE row IN ({','.join('?' * len(rows))})", rows):
-            removed.append(Article(rec[1], rec[2], rec[-1], *rec[3:-1]))
+        removed += [a for _, a in _articles(folder, rows, text=True)]
         article_rows = np.load(folder / "passages.npy", mmap_mode="r", allow_pickle=False)["article_row"]
         n_dead = int(np.isin(article_rows, rows).sum())
         deleted = tuple(sorted({*info.deleted, *rows}))
         segments[k] = replace(info, deleted=deleted, deleted_passages=info.deleted_passages + n_dead)
     # A segment with nothing left is dropped from the manifest (and its folder collected).
     kept = [s for s in segments if s.live_articles > 0]
-    return commit(state.root, manifest.with_segments(kept)), removed
+    return manifest.with_segments(kept), removed

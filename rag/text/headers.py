@@ -21,7 +21,11 @@ def header_for(title: str | None, source: str | None, published_at: str | None) 
 
 
 def article_header(meta: Article) -> str:
-    return header_for(meta.title, meta.source, meta.published_at)
+    # The ingest date stands in for a missing publication date in listings and date
+    # filters, but says nothing about the content: not embedded, so an article's
+    # vectors do not depend on the day it was added.
+    date = meta.published_at if meta.date_source != "ingest" else None
+    return header_for(meta.title, meta.source, date)
 
 
 def index_text(meta: Article, passage_text: str) -> str:
