@@ -147,8 +147,8 @@ def test_bad_urls_are_refused_each_with_its_reason(sites, tmp_path, embedder):
         else:
             assert r.status == "rejected" and why in r.reason, (url, r.reason)
     # Only what was fetched lives in the index folder.
-    assert {p.name for p in engine.index_dir.iterdir()} <= {"CURRENT", ".lock", "wire-signatures.sqlite"} | {
-        p.name for p in engine.index_dir.glob("gen-*")}
+    assert {p.name for p in engine.index_dir.iterdir()} <= {"CURRENT", ".lock", ".merge-lock", "wire-signatures.sqlite"} | {
+        p.name for p in [*engine.index_dir.glob("seg-*"), *engine.index_dir.glob("manifest-*.json")]}
 
 
 def test_private_addresses_are_refused_unless_allowed(sites, tmp_path):

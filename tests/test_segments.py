@@ -153,6 +153,8 @@ def as_format_1(index: Path, out: Path, *, tokens: bool = True) -> None:
     for f in ("store.sqlite", "passages.npy", "vectors.npy", "units.npy", "unit_vectors.npy", "faiss.index"):
         shutil.copy2(seg / f, gen / f)
     with sqlite3.connect(gen / "store.sqlite") as db:  # format 1 had no optional article columns
+        # nor an ingest date standing in for a missing publication date
+        db.execute("UPDATE articles SET published_at = NULL WHERE date_source = 'ingest'")
         for col in OPTIONAL_COLUMNS:
             db.execute(f"ALTER TABLE articles DROP COLUMN {col}")
     db.close()
