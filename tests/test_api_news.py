@@ -28,7 +28,7 @@ from server.feeds import BackgroundFeeds
 from tests.servers import rag_serve
 
 from .conftest import make_settings
-from .news_site import STORIES, Site, article_page, rss
+from .news_site import STORIES, Site, article_page, news_desk, rss
 
 pytestmark = pytest.mark.slow
 
@@ -38,25 +38,19 @@ NEWS_ENV = {"RAG_FETCH_ALLOW_PRIVATE": "true", "RAG_FETCH_HOST_DELAY_S": "0", "R
 
 @pytest.fixture(scope="module")
 def site():
-    a = Site("Coastal Ledger").start()
+    a = news_desk(Site("Coastal Ledger").start())
     A = a.url
-    a.page("/news/harbour", article_page("Coastal Ledger", "harbour", url=f"{A}/news/harbour",
-                                         date_iso="2025-10-14T09:30:00Z"))
-    a.page("/news/rail", article_page("Coastal Ledger", "rail", url=f"{A}/news/rail", date_iso=None, with_bio=False))
     a.page("/news/windfarm", article_page("Coastal Ledger", "windfarm", url=f"{A}/news/windfarm", date_iso="2025-10-13"))
     a.page("/news/ferry", article_page("Coastal Ledger", "ferry", url=f"{A}/news/ferry", date_iso=None, author=None))
-    a.page("/feeds/rail.xml", rss("Coastal Ledger - Transport", [
-        {"title": STORIES["rail"][0], "link": f"{A}/news/rail", "guid": "cl-1003",
-         "pubDate": "Wed, 15 Oct 2025 18:00:00 GMT"}]), content_type="application/rss+xml")
-    a.page("/feeds/energy.xml", rss("Coastal Ledger - Energy", [
-        {"title": STORIES["windfarm"][0], "link": f"{A}/news/windfarm", "guid": "cl-1002",
-         "pubDate": "Mon, 13 Oct 2025 08:00:00 GMT"}]), content_type="application/rss+xml")
-    a.page("/feeds/ferry.xml", rss("Coastal Ledger - Ferries", [
-        {"title": STORIES["ferry"][0], "link": f"{A}/news/ferry", "guid": "cl-1009",
-         "pubDate": "Thu, 16 Oct 2025 07:00:00 GMT"}]), content_type="application/rss+xml")
-    a.page("/feeds/flaky.xml", rss("Coastal Ledger - Flaky", [
-        {"title": STORIES["harbour"][0], "link": f"{A}/news/harbour", "guid": "cl-1001",
-         "pubDate": "Tue, 14 Oct 2025 09:30:00 GMT"}]), content_type="application/rss+xml")
+    # One more feed per story: (path, title, story, guid, date).
+    for path, title, story, guid, date in (
+        ("energy", "Energy", "windfarm", "cl-1002", "Mon, 13 Oct 2025 08:00:00 GMT"),
+        ("ferry", "Ferries", "ferry", "cl-1009", "Thu, 16 Oct 2025 07:00:00 GMT"),
+        ("flaky", "Flaky", "harbour", "cl-1001", "Tue, 14 Oct 2025 09:30:00 GMT"),
+    ):
+        a.page(f"/feeds/{path}.xml", rss(f"Coastal Ledger - {title}", [
+            {"title": STORIES[story][0], "link": f"{A}/news/{story}", "guid": guid, "pubDate": date}]),
+            content_type="application/rss+xml")
     yield a
     a.stop()
 
@@ -147,9 +141,10 @@ def test_articles_by_url_json_and_form_one_result_each(api, site):
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == ["duplicate"]
     # A file and a URL in one multipart request.
+    note = (b"Quayside Notes\n\nThe Quayside market opens at 6 a.m. on Saturdays, "
+            b"the harbour office said on Friday.")
     r = http.post("/api/v1/articles", data={"urls": [f"{site.url}/news/ferry"]},
-                  files=[("files", ("note.txt", b"Quayside Notes\n\nThe Quayside market opens at 6 a.m. on Saturdays, "
-                                                b"the harbour office said on Friday.", "text/plain"))])
+                  files=[("files", ("note.txt", note, "text/plain"))])
     assert r.status_code == 200, r.text
     got = {(x["file"], x["url"], x["status"]) for x in r.json()["results"]}
     assert got == {("note.txt", None, "added"), (None, f"{site.url}/news/ferry", "added")}, got

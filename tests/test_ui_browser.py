@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.news_site import STORIES, Site, article_page, rss
+from tests.news_site import STORIES, Site, news_desk
 from tests.servers import rag_serve
 
 pytestmark = pytest.mark.browser
@@ -666,14 +666,7 @@ def test_delete_asks_first_and_can_be_undone(uploaded, session):
 
 @pytest.fixture(scope="module")
 def news_site():
-    site = Site("Coastal Ledger").start()
-    A = site.url
-    site.page("/news/harbour", article_page("Coastal Ledger", "harbour", url=f"{A}/news/harbour",
-                                            date_iso="2025-10-14T09:30:00Z"))
-    site.page("/news/rail", article_page("Coastal Ledger", "rail", url=f"{A}/news/rail", date_iso=None, with_bio=False))
-    site.page("/feeds/rss.xml", rss("Coastal Ledger - Transport", [
-        {"title": STORIES["rail"][0], "link": f"{A}/news/rail", "guid": "cl-1003",
-         "pubDate": "Wed, 15 Oct 2025 18:00:00 GMT"}]), content_type="application/rss+xml")
+    site = news_desk(Site("Coastal Ledger").start())
     yield site
     site.stop()
 
@@ -702,7 +695,7 @@ def test_library_adds_articles_by_url_and_feeds(news_site, session):
     expect(page.locator("#library tbody tr", has_text="Tomahawk").first.locator(".lib-date")).to_contain_text("added ")
 
     # A feed: added with its interval, listed, refreshed now.
-    page.locator("#feed-url input").fill(f"{A}/feeds/rss.xml")
+    page.locator("#feed-url input").fill(f"{A}/feeds/rail.xml")
     page.locator("#feed-add").click()
     feed = page.locator("#feeds li.feed")
     expect(feed).to_have_count(1)
@@ -730,7 +723,7 @@ def test_library_adds_articles_by_url_and_feeds(news_site, session):
     expect(page.locator("#feeds li.feed")).to_have_count(0)
     expect(rail).to_have_count(1)  # the articles stay
     # The feed is listed again for the accessibility check that follows.
-    page.locator("#feed-url input").fill(f"{A}/feeds/rss.xml")
+    page.locator("#feed-url input").fill(f"{A}/feeds/rail.xml")
     page.locator("#feed-url input").press("Enter")
     expect(page.locator("#feeds li.feed")).to_have_count(1)
 
