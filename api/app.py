@@ -14,7 +14,7 @@ from starlette.routing import Match
 
 from rag.engine import Engine
 
-from . import chat_completions, problems, rest
+from . import chat_completions, feeds, problems, rest
 from .auth import key_guard
 from .body_limit import BodyLimit
 from .problems import Problem
@@ -26,7 +26,8 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 DESCRIPTION = """Ask questions about the indexed news articles and get answers whose every claim
 carries a numbered marker `[n]` citing the exact passage of the exact article.
 
-* **REST** under `/api/v1`: ask (JSON or Server-Sent Events), search, articles, health, stats.
+* **REST** under `/api/v1`: ask (JSON or Server-Sent Events), search, articles (files or URLs),
+  feeds (RSS, Atom, news sitemaps), health, stats.
 * **OpenAI-compatible** under `/v1`: `POST /v1/chat/completions` (model `article-rag`) and
   `GET /v1/models`; the answer's citations come in a top-level `citations` list.
 
@@ -62,7 +63,7 @@ def build_api(engine: Engine, *, keys: Iterable[str] = (), startup: Startup | No
 
     app.add_middleware(BodyLimit, limit_for=limit_for, detail_for=too_large)
     guard = [Depends(key_guard(tuple(keys)))]
-    routers = [rest.router(svc), chat_completions.router(svc)]
+    routers = [rest.router(svc), feeds.router(svc), chat_completions.router(svc)]
     for r in routers:
         app.include_router(r, dependencies=guard)
     _unknown_routes(app, guard, [route for r in routers for route in r.routes])

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # A question is a sentence or two; anything this long is a mistake, not a question.
 MAX_QUESTION_CHARS = 4000
+# Pages fetched by one request (each is fetched politely, one host at a time).
+MAX_URLS = 100
 
 
 class Strict(BaseModel):
@@ -97,6 +99,16 @@ class SearchOut(BaseModel):
     took_ms: float
 
 
+class WireCopyOut(BaseModel):
+    """Another outlet's copy of the same (wire) story."""
+
+    article_id: str
+    source: str | None
+    url: str | None
+    title: str
+    published_at: str | None = None
+
+
 class ArticleMeta(BaseModel):
     model_config = ConfigDict(extra="allow")
     article_id: str
@@ -104,8 +116,15 @@ class ArticleMeta(BaseModel):
     source: str | None
     url: str | None
     published_at: str | None
+    date_source: str | None = Field(
+        None, description="where published_at came from: metadata, feed, sitemap, dateline, json, or ingest "
+                          "(none found: the day the article was added)")
     author: str | None
     origin: str | None
+    canonical_url: str | None = Field(None, description="the page's own canonical URL (web articles)")
+    fetched_at: str | None = Field(None, description="when the page was fetched (ISO 8601 UTC; web articles)")
+    also_published_by: list[WireCopyOut] = Field(default_factory=list,
+                                                 description="other outlets' copies of the same wire story")
     passages: int
 
 
@@ -118,9 +137,17 @@ class ArticleList(BaseModel):
     articles: list[ArticleMeta]
 
 
+class UrlsIn(Strict):
+    """Article pages to fetch and add (http and https only)."""
+
+    urls: list[str] = Field(min_length=1, max_length=MAX_URLS, description="the pages' addresses")
+
+
 class FileResultOut(BaseModel):
-    file: str = Field(description="the uploaded file's name (plus the record, for JSON/JSONL)")
-    status: Literal["added", "duplicate", "rejected", "skipped"]
+    file: str | None = Field(None, description="the uploaded file's name (plus the record, for JSON/JSONL)")
+    url: str | None = Field(None, description="the address, for an article added by URL")
+    status: Literal["added", "updated", "duplicate", "rejected", "skipped"] = Field(
+        description="updated: a new version of an indexed article (same URL or feed item) replaced it")
     reason: str | None = None
     article_id: str | None = None
     title: str | None = None
@@ -130,6 +157,7 @@ class FileResultOut(BaseModel):
 class IngestOut(BaseModel):
     summary: str
     added: int
+    updated: int = 0
     duplicates: int
     rejected: int
     results: list[FileResultOut]
@@ -153,3 +181,59 @@ class Stats(BaseModel):
     embedding_model: str
     index_type: str
     updated_at: float = Field(description="when the live index generation was written (Unix time)")
+
+
+class FeedIn(Strict):
+    url: str = Field(description="an RSS or Atom feed, or a news sitemap (http/https)")
+    every: str | None = Field(None, description='refresh interval: "15m", "2h", "1d" (default: RAG_FEED_EVERY, 30m)')
+
+
+class FeedOut(BaseModel):
+    """A subscribed feed and how its last refresh went (times are ISO 8601 UTC)."""
+
+    url: str
+    every_s: int = Field(description="refresh interval in seconds")
+    title: str | None = None
+    kind: str | None = Field(None, description="rss, atom or sitemap")
+    added_at: str | None = None
+    last_refresh: str | None = None
+    last_new_items: int = 0
+    last_updated_items: int = 0
+    last_error: str | None = Field(None, description="why the last refresh (or some of its items) failed")
+    next_due: str | None = None
+    items_seen: int = 0
+
+
+class FeedList(BaseModel):
+    count: int
+    feeds: list[FeedOut]
+
+
+class FeedRemoved(BaseModel):
+    removed: str = Field(description="the feed's URL (its articles stay in the index)")
+
+
+class RefreshIn(Strict):
+    url: str | None = Field(None, description="only this feed (default: every feed)")
+
+
+class ItemProblemOut(BaseModel):
+    url: str
+    reason: str
+
+
+class FeedRefreshOut(BaseModel):
+    url: str
+    status: Literal["ok", "not-modified", "error"]
+    new_items: int = 0
+    updated_items: int = 0
+    unchanged_items: int = 0
+    error: str | None = None
+    item_problems: list[ItemProblemOut] = Field(default_factory=list)
+
+
+class RefreshOut(BaseModel):
+    summary: str
+    seconds: float
+    feeds: list[FeedRefreshOut]
+    ingest: IngestOut = Field(description="what happened to each fetched item")

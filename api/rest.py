@@ -10,15 +10,18 @@ from collections import Counter
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from fastapi.responses import JSONResponse
 
 from rag.chain import ask, stream
-from rag.types import Answer
+from rag.types import Answer, Article
 
 from .conversation import history
 from .models import (
     MAX_QUESTION_CHARS,
+    MAX_URLS,
     ArticleList,
     ArticleMeta,
     ArticleOut,
@@ -30,22 +33,23 @@ from .models import (
     SearchHitOut,
     SearchOut,
     Stats,
+    UrlsIn,
 )
 from .problems import Problem, empty_question
 from .service import Service, filters_for
 from .streaming import ask_events, event_stream
-from .uploads import ingest_uploads
+from .uploads import ingest_out, ingest_uploads, url_results
 
 PREFIX = "/api/v1"
 
-_ERRORS = {400: {"description": "bad input (an empty question, an unknown setting value)"},
+ERRORS = {400: {"description": "bad input (an empty question, an unknown setting value)"},
            401: {"description": "a key is configured and the request has none, or a wrong one"},
            422: {"description": "a field has the wrong type or is missing"},
            503: {"description": "the index is being built or cannot be read"}}
 
 
 def router(svc: Service) -> APIRouter:
-    r = APIRouter(prefix=PREFIX, responses=_ERRORS)
+    r = APIRouter(prefix=PREFIX, responses=ERRORS)
     engine = svc.engine
 
     @r.post("/ask", response_model=Answer, tags=["answers"],
@@ -95,26 +99,55 @@ def router(svc: Service) -> APIRouter:
     async def list_articles():
         """Every indexed article's metadata and passage count, in the order they were added."""
         svc.require_index()
-        rows = await svc.workers.read(engine.articles)
-        return ArticleList(count=len(rows), articles=[ArticleMeta(**a.meta(), passages=n) for a, n in rows])
+
+        def read():
+            return [article_meta(a, n) for a, n in engine.articles()]
+
+        articles = await svc.workers.read(read)
+        return ArticleList(count=len(articles), articles=articles)
 
     @r.post("/articles", response_model=IngestOut, tags=["articles"],
+            openapi_extra={"requestBody": {"content": {"application/json": {"schema": UrlsIn.model_json_schema()}}}},
             responses={413: {"description": "a file is over RAG_MAX_FILE_MB, or the request over RAG_MAX_UPLOAD_MB"}})
-    async def add_articles(files: Annotated[list[UploadFile], File(description=".txt .md .html .htm .json .jsonl")]):
-        """Add article files (multipart, field `files`, repeatable): one result per file or JSON record.
+    async def add_articles(
+        request: Request,
+        files: Annotated[list[UploadFile] | None, File(description=".txt .md .html .htm .json .jsonl")] = None,
+        urls: Annotated[list[str] | None, Form(description="article pages to fetch (http/https), repeatable")] = None,
+    ):
+        """Add articles: files (multipart, field `files`, repeatable) and/or web pages (multipart or
+        form field `urls`, repeatable; or a JSON body `{"urls": [...]}`). One result per file, JSON
+        record or URL: added, updated (a new version of an article already indexed from the same
+        URL), duplicate, or rejected with the reason.
 
         Only the bytes sent are read; nothing on the server is named. A file over the
-        size limit refuses the whole request (413) before anything is indexed.
+        size limit refuses the whole request (413) before anything is indexed. Pages are
+        fetched by the server: http and https only, private and loopback addresses refused
+        unless RAG_FETCH_ALLOW_PRIVATE=true.
         """
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+            urls = await urls_from_json(request)
+        files = [f for f in files or [] if f.filename or f.size]  # an empty file field is no file
+        urls = [u.strip() for u in urls or [] if u and u.strip()]
+        if not files and not urls:
+            raise Problem(422, "Send article files (multipart field `files`) or page addresses "
+                               '(field `urls`, or JSON {"urls": [...]}).', code="nothing_to_add")
+        if len(urls) > MAX_URLS:
+            raise Problem(422, f"{len(urls)} URLs: at most {MAX_URLS} per request.", code="too_many_urls")
         limit = engine.settings.max_file_bytes
         too_big = [f.filename or "?" for f in files if (f.size or 0) > limit]
         if too_big:
             raise Problem(413, f"{', '.join(too_big)}: over the {engine.settings.max_file_mb:g} MB limit per file "
                                "(RAG_MAX_FILE_MB); nothing was added.", code="file_too_large")
-        report = await svc.workers.write(ingest_uploads, engine, [(f.filename, f.file) for f in files])
-        if report.added:
+        reports = []
+        if files:
+            reports.append(await svc.workers.write(ingest_uploads, engine, [(f.filename, f.file) for f in files]))
+        if urls:
+            report = await svc.workers.write(lambda: engine.ingest_urls(urls, show_progress=False))
+            reports.append((report, url_results(report)))
+        out = ingest_out(reports)
+        if out.added or out.updated:
             svc.index_written()
-        return report
+        return out
 
     @r.get("/articles/{article_id}", response_model=ArticleOut, tags=["articles"],
            responses={404: {"description": "no article with this id"}})
@@ -127,7 +160,8 @@ def router(svc: Service) -> APIRouter:
             if article_id not in store.row_by_id:
                 raise unknown_article(article_id)
             article = store.article(article_id)
-            return ArticleOut(**article.meta(), text=article.text, passages=store.passage_counts().get(article_id, 0))
+            meta = article_meta(article, store.passage_counts().get(article_id, 0))
+            return ArticleOut(**meta.model_dump(), text=article.text)
 
         return await svc.workers.read(read)
 
@@ -171,7 +205,24 @@ def router(svc: Service) -> APIRouter:
 
         return await svc.workers.read(read)
 
+    def article_meta(article: Article, passages: int) -> ArticleMeta:
+        """An article's metadata, with the other outlets' copies of its wire story."""
+        copies = [c.to_dict() for c in engine.also_published_by(article.article_id)]
+        return ArticleMeta(**article.meta(), also_published_by=copies, passages=passages)
+
     return r
+
+
+async def urls_from_json(request: Request) -> list[str]:
+    """The ``urls`` of a JSON body (400 when it is not JSON, 422 when it is not ``{"urls": [str]}``)."""
+    body = await request.body()
+    try:
+        return UrlsIn.model_validate_json(body).urls
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0].get("type") == "json_invalid":
+            raise Problem(400, "The request body is not valid JSON.", code="invalid_json") from None
+        raise RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors]) from None
 
 
 def unknown_article(article_id: str) -> Problem:

@@ -1,5 +1,8 @@
 """Uploaded files: only the bytes a client sends in the request body are indexed.
 
+Articles added by URL are fetched by the engine (``Engine.ingest_urls``: only http(s),
+no private addresses unless allowed); their results are named by the address.
+
 A client names nothing on the server: each file's bytes are written to a fresh
 private temporary folder (its name kept only as a base name, for the file type and
 the report), ingested from there by the engine, and the folder is deleted. No path
@@ -15,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Sequence
 
 from rag.engine import Engine
-from rag.types import IngestReport
+from rag.types import FileResult, IngestReport
 
 from .models import FileResultOut, IngestOut
 
@@ -36,8 +39,9 @@ def safe_name(filename: str | None, index: int) -> str:
     return name
 
 
-def ingest_uploads(engine: Engine, files: Sequence[tuple[str | None, BinaryIO]]) -> IngestOut:
-    """Write ``(filename, stream)`` pairs to a private folder, ingest them, and report per file (blocking)."""
+def ingest_uploads(engine: Engine, files: Sequence[tuple[str | None, BinaryIO]]) -> tuple[IngestReport, list[FileResultOut]]:
+    """Write ``(filename, stream)`` pairs to a private folder and ingest them (blocking):
+    the engine's report and a result per file named as the client named it."""
     with tempfile.TemporaryDirectory(prefix="article-rag-upload-") as tmp:
         shown: dict[str, str] = {}  # written path -> the name the client gave
         paths: list[Path] = []
@@ -51,11 +55,11 @@ def ingest_uploads(engine: Engine, files: Sequence[tuple[str | None, BinaryIO]])
             shown[str(path)] = name
             paths.append(path)
         report = engine.ingest(paths, show_progress=False)
-    return ingest_out(report, shown)
+    return report, file_results(report, shown)
 
 
-def ingest_out(report: IngestReport, shown: dict[str, str]) -> IngestOut:
-    """The report with each server-side path replaced by the client's file name (a record keeps its suffix)."""
+def file_results(report: IngestReport, shown: dict[str, str]) -> list[FileResultOut]:
+    """Each result with its server-side path replaced by the client's file name (a record keeps its suffix)."""
 
     def client_name(path: str) -> str:
         for written, name in shown.items():
@@ -63,7 +67,22 @@ def ingest_out(report: IngestReport, shown: dict[str, str]) -> IngestOut:
                 return name + path[len(written):]
         return PurePosixPath(path).name
 
-    results = [FileResultOut(file=client_name(r.path), status=r.status, reason=r.reason, article_id=r.article_id,
-                             title=r.title, passages=r.passages) for r in report.results]
-    return IngestOut(summary=report.summary(), added=len(report.added), duplicates=len(report.duplicates),
-                     rejected=len(report.rejected), results=results)
+    return [FileResultOut(file=client_name(r.path), **outcome(r)) for r in report.results]
+
+
+def url_results(report: IngestReport) -> list[FileResultOut]:
+    """Each result of :meth:`Engine.ingest_urls`, named by its address."""
+    return [FileResultOut(url=r.path, **outcome(r)) for r in report.results]
+
+
+def outcome(r: FileResult) -> dict:
+    return {"status": r.status, "reason": r.reason, "article_id": r.article_id, "title": r.title,
+            "passages": r.passages}
+
+
+def ingest_out(reports: Sequence[tuple[IngestReport, list[FileResultOut]]]) -> IngestOut:
+    """One answer for the files and the URLs of a request: counts, summary line, every result."""
+    combined = IngestReport([r for report, _ in reports for r in report.results])
+    return IngestOut(summary=combined.summary(), added=len(combined.added), updated=len(combined.updated),
+                     duplicates=len(combined.duplicates), rejected=len(combined.rejected),
+                     results=[out for _, results in reports for out in results])

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     fetch_user_agent: str = "article-rag/0.1 (news reader; +https://github.com/article-rag/article-rag)"
     feed_every: str = "30m"  # default refresh interval of a new feed
     feed_max_items: int = 500  # items read from one feed or sitemap per refresh
+    # `rag serve` refreshes the feeds that are due in the background (RAG_FEED_REFRESH=false
+    # or `--no-feed-refresh` turns it off), looking for due feeds every feed_tick_s seconds.
+    feed_refresh: bool = True
+    feed_tick_s: float = 30.0
     # Wire copies: near-duplicates (MinHash on word 5-gram shingles, verified exactly)
     # above this containment are grouped; see docs/news-sources.md for the measurements.
     wire_containment: float = 0.5

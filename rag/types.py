@@ -186,6 +186,7 @@ class Citation:
     passage_start: int | None = None
     passage_end: int | None = None
     also_published_by: list[WireCopy] = field(default_factory=list)  # other outlets' copies of the story
+    date_source: str | None = None  # where published_at came from ("ingest": only the day it was added)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,12 +206,13 @@ class RelatedPassage:
     end: int
     passage_id: int
     also_published_by: list[WireCopy] = field(default_factory=list)
+    date_source: str | None = None  # as on Citation
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> "RelatedPassage":
         a, p = hit.article, hit.passage
         return cls(hit.rank, round(float(hit.score), 6), a.article_id, a.title, a.source, a.url, a.published_at,
-                   p.text, p.start, p.end, p.passage_id, list(hit.also_published_by))
+                   p.text, p.start, p.end, p.passage_id, list(hit.also_published_by), a.date_source)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,12 +3,17 @@
 The API's routes (``/api/v1``, ``/v1``, ``/docs``) come first; the Gradio app is
 mounted at ``/`` behind them, with the page's own options (``ui.app.page_options``).
 Both share one engine and one start: the index is built or loaded once, in the
-background, and both report its progress.
+background, and both report its progress. The application's lifespan also runs the
+background feed refresh (``server/feeds.py``): started with the server, stopped
+cleanly when it shuts down.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from rag.runtime import configure_process
 
@@ -21,6 +26,8 @@ from api.app import build_api  # noqa: E402
 from api.auth import api_keys  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from ui.app import CHAT_CONCURRENCY, build_app, page_options, parse_auth, start_background  # noqa: E402
+
+from .feeds import BackgroundFeeds  # noqa: E402
 
 
 def server_keys(engine: Engine, auth: str | None) -> tuple[str, ...]:
@@ -46,4 +53,23 @@ def build_server(engine: Engine, *, auth: str | None = None) -> FastAPI:
     # never sets: without this, a client naming any server file in an upload event
     # had it copied into the upload folder and indexed (tests/test_upload_security.py).
     demo.has_launched = True
+    run_feeds(app, BackgroundFeeds(engine, status))
     return app
+
+
+def run_feeds(app: FastAPI, feeds: BackgroundFeeds) -> None:
+    """Start ``feeds`` when the application starts and stop it when it shuts down (around
+    the lifespan already there: Gradio's, which starts its queue)."""
+    inner = app.router.lifespan_context
+    app.state.feeds = feeds
+
+    @asynccontextmanager
+    async def lifespan(a):
+        feeds.start()
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            await run_in_threadpool(feeds.stop)
+
+    app.router.lifespan_context = lifespan

@@ -19,12 +19,16 @@ def register(sub, common, helpers) -> None:
     s.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     s.add_argument("--auth", metavar="USER:PASSWORD",
                    help="require this login in the browser (or $RAG_AUTH); the password is also an API key")
+    s.add_argument("--no-feed-refresh", action="store_true",
+                   help="do not refresh due feeds in the background (or RAG_FEED_REFRESH=false)")
     helpers.add_llm_flags(s)
 
     def cmd_serve(args) -> int:
         """The browser app at / and the API at /api/v1 and /v1 (indexes seeds/ in the background on first run)."""
         engine = helpers.engine(args)
         engine.settings = helpers.answer_settings(args, engine)  # defaults of each session's and request's settings
+        if args.no_feed_refresh:
+            engine.settings = engine.settings.model_copy(update={"feed_refresh": False})
         login = args.auth or (engine.settings.auth.get_secret_value() if engine.settings.auth else None)
         serve(engine, args.host, args.port, login, access_log=bool(args.verbose))
         return 0

@@ -283,3 +283,16 @@ def news_sitemap(publication: str, urls: list[tuple[str, str, str]]) -> str:
     )
     return ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
             f'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{body}</urlset>')
+
+
+def news_desk(site: Site) -> Site:
+    """Site pages the face tests share: the harbour story (dated by its metadata), the
+    rail story (undated page) and an RSS feed of the rail story (dated by the feed)."""
+    A = site.url
+    site.page("/news/harbour", article_page(site.name, "harbour", url=f"{A}/news/harbour",
+                                            date_iso="2025-10-14T09:30:00Z"))
+    site.page("/news/rail", article_page(site.name, "rail", url=f"{A}/news/rail", date_iso=None, with_bio=False))
+    site.page("/feeds/rail.xml", rss(f"{site.name} - Transport", [
+        {"title": STORIES["rail"][0], "link": f"{A}/news/rail", "guid": "cl-1003",
+         "pubDate": "Wed, 15 Oct 2025 18:00:00 GMT"}]), content_type="application/rss+xml")
+    return site

@@ -376,6 +376,7 @@ def test_keys_guard_every_api_route(locked):
     calls = [("GET", "/api/v1/health", {}), ("GET", "/api/v1/stats", {}), ("GET", "/api/v1/articles", {}),
              ("GET", "/api/v1/search", {"params": {"q": "Tomahawk"}}),
              ("POST", "/api/v1/ask", {"json": {"question": FIRST}}),
+             ("GET", "/api/v1/feeds", {}),
              ("GET", "/v1/models", {}), ("GET", "/v1/models/article-rag", {}),
              ("POST", "/v1/chat/completions", {"json": {"model": "article-rag",
                                                         "messages": [{"role": "user", "content": FIRST}]}})]
@@ -393,6 +394,10 @@ def test_keys_guard_every_api_route(locked):
         assert_problem(c.get("/api/v1/secret-route"), 401)
         assert_problem(c.post("/api/v1/articles", files=[("files", ("a.txt", b"text", "text/plain"))]), 401)
         assert_problem(c.delete("/api/v1/articles/whatever"), 401)
+        assert_problem(c.post("/api/v1/articles", json={"urls": ["http://example.invalid/a"]}), 401)
+        assert_problem(c.post("/api/v1/feeds", json={"url": "http://example.invalid/rss"}), 401)
+        assert_problem(c.post("/api/v1/feeds/refresh"), 401)
+        assert_problem(c.delete("/api/v1/feeds", params={"url": "http://example.invalid/rss"}), 401)
         assert c.get("/docs").status_code == 200  # the reference itself is public
 
 

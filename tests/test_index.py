@@ -74,7 +74,8 @@ def test_incremental_ingest_and_remove(fresh_engine):
     m = snap.manifest
     assert [s.deleted for s in m.segments] == [(snap.segments[0].row_by_id[skai.article_id],), ()]
     on_disk = sorted(p.name for p in fresh_engine.index_dir.iterdir() if not p.name.startswith("."))
-    assert on_disk == sorted(["CURRENT", f"manifest-{m.generation:06d}.json", *(s.name for s in m.segments)])
+    assert on_disk == sorted(["CURRENT", f"manifest-{m.generation:06d}.json", *(s.name for s in m.segments),
+                              "wire-signatures.sqlite"])
 
 
 def test_missing_index_gives_clear_error(tmp_path):

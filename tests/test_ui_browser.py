@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.news_site import STORIES, Site, news_desk
 from tests.servers import rag_serve
 
 pytestmark = pytest.mark.browser
@@ -63,7 +64,10 @@ def server(tmp_path_factory, gguf):
         pytest.skip("browser tests need Chromium at /usr/bin/chromium (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("ui")
-    env = {"RAG_LLM_MAX_TOKENS": str(LLM_MAX_TOKENS)}
+    # Local news sites (127.0.0.1) may be fetched; feeds refresh only when asked, so the
+    # feed test sees what its own "Refresh now" brought.
+    env = {"RAG_LLM_MAX_TOKENS": str(LLM_MAX_TOKENS), "RAG_FETCH_ALLOW_PRIVATE": "true",
+           "RAG_FETCH_HOST_DELAY_S": "0", "RAG_FEED_REFRESH": "false"}
     if gguf is not None:
         env["RAG_LLM_MODEL_PATH"] = str(gguf)
     # An empty index folder: the server goes through the first-start path.
@@ -607,11 +611,15 @@ def test_library_sorts_filters_and_previews(uploaded, session):
     page.locator("#lib-sources input").focus()
     page.keyboard.press("Backspace")  # remove the chosen outlet
     expect(rows).to_have_count(uploaded["before"] + 4)
+    # Files with no date of their own are dated by the day they were added: a closed
+    # range in the past leaves only the article published then.
     page.locator("#lib-from input").fill("2025-01-01")
-    page.locator("#lib-from input").press("Enter")
+    page.locator("#lib-to input").fill("2025-12-31")
+    page.locator("#lib-to input").press("Enter")
     expect(rows).to_have_count(1)
     page.locator("#lib-from input").fill("")
-    page.locator("#lib-from input").press("Enter")
+    page.locator("#lib-to input").fill("")
+    page.locator("#lib-to input").press("Enter")
     expect(rows).to_have_count(uploaded["before"] + 4)
 
     page.locator("#library .lib-preview", has_text="Quillbrook Falls").click()
@@ -655,6 +663,73 @@ def test_delete_asks_first_and_can_be_undone(uploaded, session):
     page.get_by_role("tab", name="Chat").click()
     bubble = session.ask("How often does the Ostmarsh tram run on weekdays?")
     assert "9 minutes" in bubble.inner_text()
+
+
+# -- news from the web: add by URL, feeds ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def news_site():
+    site = news_desk(Site("Coastal Ledger").start())
+    yield site
+    site.stop()
+
+
+def test_library_adds_articles_by_url_and_feeds(news_site, session):
+    from playwright.sync_api import expect
+
+    page = session.page
+    A = news_site.url
+    page.get_by_role("tab", name="Library").click()
+    n = session.articles()
+    expect(page.locator("#feeds")).to_contain_text("No feeds yet")
+
+    # Two addresses, one of them missing: a result for each, in plain words.
+    page.locator("#add-urls textarea").fill(f"{A}/news/harbour\n{A}/news/missing")
+    page.locator("#add-urls-btn").click()
+    report = page.locator("#ingest-report .ingest-report")
+    expect(report).to_contain_text(f"added: {STORIES['harbour'][0]}", timeout=ANSWER_TIMEOUT_MS)
+    expect(report).to_contain_text(f"rejected: {A}/news/missing: could not fetch: HTTP 404")
+    expect(page.locator("#status")).to_contain_text(f"{n + 1} articles")
+    row = page.locator("#library tbody tr", has_text=STORIES["harbour"][0])
+    expect(row).to_have_count(1)
+    expect(row.locator(".lib-date")).to_have_text("2025-10-14")
+    expect(page.locator("#add-urls textarea")).to_have_value("")
+    # Seeds have no date of their own: the table says it is the day they were added.
+    expect(page.locator("#library tbody tr", has_text="Tomahawk").first.locator(".lib-date")).to_contain_text("added ")
+
+    # A feed: added with its interval, listed, refreshed now.
+    page.locator("#feed-url input").fill(f"{A}/feeds/rail.xml")
+    page.locator("#feed-add").click()
+    feed = page.locator("#feeds li.feed")
+    expect(feed).to_have_count(1)
+    expect(feed).to_contain_text("Coastal Ledger - Transport")
+    expect(feed).to_contain_text("every 30 minutes")
+    expect(feed).to_contain_text("not checked yet")
+    feed.get_by_role("button", name="Refresh now: Coastal Ledger - Transport").click()
+    expect(page.locator("#feed-report")).to_contain_text("1 new", timeout=ANSWER_TIMEOUT_MS)
+    expect(feed).to_contain_text("1 new")
+    expect(page.locator("#status")).to_contain_text(f"{n + 2} articles")
+    rail = page.locator("#library tbody tr", has_text=STORIES["rail"][0])
+    expect(rail).to_have_count(1)
+    expect(rail.locator(".lib-date")).to_have_text("2025-10-15")  # the feed item's date
+    shot(page, "library-feeds.png")
+
+    # Remove asks first; Cancel keeps it.
+    feed.get_by_role("button", name="Remove feed: Coastal Ledger - Transport").click()
+    expect(page.locator("#feed-confirm")).to_be_visible()
+    expect(page.locator("#feed-confirm")).to_contain_text("Its articles stay")
+    page.locator("#feed-remove-no").click()
+    expect(page.locator("#feed-confirm")).to_be_hidden()
+    expect(feed).to_have_count(1)
+    feed.get_by_role("button", name="Remove feed: Coastal Ledger - Transport").click()
+    page.locator("#feed-remove-yes").click()
+    expect(page.locator("#feeds li.feed")).to_have_count(0)
+    expect(rail).to_have_count(1)  # the articles stay
+    # The feed is listed again for the accessibility check that follows.
+    page.locator("#feed-url input").fill(f"{A}/feeds/rail.xml")
+    page.locator("#feed-url input").press("Enter")
+    expect(page.locator("#feeds li.feed")).to_have_count(1)
 
 
 # -- streaming language-model answers ---------------------------------------------------

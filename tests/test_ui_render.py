@@ -4,6 +4,7 @@ parsed back with the standard library's HTML parser to check structure and escap
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from html.parser import HTMLParser
 
 import pytest
@@ -220,7 +221,7 @@ def test_undo_is_refused_after_its_time(seed_engine):
     status = IndexStatus()
     status.ready.set()
     lib = Library(seed_engine, status)
-    lib.v = LibraryView(*[f"c{i}" for i in range(15)])  # component stand-ins: handlers key their outputs by them
+    lib.v = LibraryView(*[f"c{i}" for i in range(len(fields(LibraryView)))])  # component stand-ins: handlers key their outputs by them
     kept = {"articles": [seed_engine.snapshot.articles()[0]], "until": time.time() + UNDO_S}
     before = len(seed_engine.articles())
     with pytest.warns(UserWarning, match="Too late"):

@@ -81,9 +81,9 @@ def page_options() -> dict:
 
 SEARCH_TIP = ("Technical names: By keywords = BM25 (bm25); Balanced = BM25 and embeddings fused (hybrid); "
               "By meaning = embedding similarity (dense). Number of sources = k.")
-URL_SLOT = ('<div class="url-slot" id="add-by-url"><h2>Add an article by its web address</h2>'
-            '<p>Coming with news sources: paste a link here to fetch and index the article. '
-            'For now, save the page (HTML or text) and add the file above.</p></div>')
+# Feed refresh intervals offered in the Library (any "15m", "2h", "1d" works in the CLI and API).
+FEED_EVERY = [("every 15 minutes", "15m"), ("every 30 minutes", "30m"), ("every hour", "1h"),
+              ("every 6 hours", "6h"), ("every day", "1d")]
 
 
 def build_app(engine: Engine, status: IndexStatus | None = None, store: ConversationStore | None = None) -> gr.Blocks:
@@ -104,6 +104,7 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
         version = gr.State(-1)  # the index generation this page shows
         pending = gr.State([])  # article ids waiting for the delete confirmation
         undo = gr.State(None)  # the last delete: {"articles", "until"}
+        feed_pending = gr.State("")  # the feed waiting for the remove confirmation
 
         with gr.Row(elem_id="header", equal_height=False):
             gr.HTML('<h1>article-rag</h1><p class="tagline">Ask about the news articles; '
@@ -196,8 +197,30 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
                         files = gr.File(label=f"Add articles ({', '.join(FILE_TYPES)}; up to {base.max_file_mb:g} MB each)",
                                         file_count="multiple", file_types=FILE_TYPES, type="filepath", elem_id="upload",
                                         height=190)
-                        # Adding by URL comes with the news-sources work; its place on the page is here.
-                        gr.HTML(URL_SLOT, js_on_load=None)
+                        with gr.Group(elem_id="add-by-url"):
+                            url_box = gr.Textbox(label="Add articles by web address (one per line)", lines=2,
+                                                 max_lines=8, placeholder="https://…", elem_id="add-urls")
+                            url_btn = gr.Button("Fetch and add", size="sm", elem_id="add-urls-btn")
+                        with gr.Column(elem_id="feeds-panel"):
+                            gr.HTML('<h2 class="side-h" id="feeds-h">Feeds</h2><p class="feeds-note">RSS, Atom and '
+                                    'news sitemaps: new and changed articles are fetched when a feed is due.</p>',
+                                    js_on_load=None)
+                            feeds_html = gr.HTML(elem_id="feeds", js_on_load=_static("feeds.js"))
+                            with gr.Column(visible=False, elem_id="feed-confirm") as feed_confirm:
+                                feed_confirm_text = gr.HTML(js_on_load=None)
+                                with gr.Row():
+                                    feed_yes = gr.Button("Remove", variant="stop", size="sm", elem_id="feed-remove-yes")
+                                    feed_no = gr.Button("Cancel", size="sm", elem_id="feed-remove-no")
+                            with gr.Row(equal_height=True):
+                                feed_url = gr.Textbox(label="Feed address", max_lines=1, scale=3,
+                                                      placeholder="https://…/rss.xml", elem_id="feed-url")
+                                feed_every = gr.Dropdown(FEED_EVERY, value=base.feed_every if base.feed_every in
+                                                         dict(FEED_EVERY).values() else "30m", label="Check",
+                                                         scale=2, elem_id="feed-every")
+                            with gr.Row():
+                                feed_add = gr.Button("Add feed", size="sm", elem_id="feed-add")
+                                feeds_refresh = gr.Button("Refresh all feeds now", size="sm", elem_id="feeds-refresh")
+                            feed_report = gr.HTML(elem_id="feed-report", js_on_load=None)
                         preview = gr.HTML(render.EMPTY_PREVIEW, elem_id="preview", js_on_load=None)
 
         chat.v = ChatView(transcript=transcript, live=live, conv=conv, partial=partial, question=question,
@@ -207,7 +230,9 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
         library.v = LibraryView(table=library_html, preview=preview, status=status_line, version=version,
                                 report=report_html, files=files, lib_sources=lib_sources, chat_sources=f_sources,
                                 chat_articles=f_articles, pending=pending, confirm=confirm, confirm_text=confirm_text,
-                                undo=undo, undo_btn=undo_btn, timer=timer)
+                                undo=undo, undo_btn=undo_btn, timer=timer, url_box=url_box, feeds=feeds_html,
+                                feed_url=feed_url, feed_every=feed_every, feed_pending=feed_pending,
+                                feed_confirm=feed_confirm, feed_confirm_text=feed_confirm_text, feed_report=feed_report)
 
         # -- wiring: chat ------------------------------------------------------------
         # The page shows its own progress (the answer being written), not Gradio's overlays.
@@ -242,12 +267,30 @@ def build_app(engine: Engine, status: IndexStatus | None = None, store: Conversa
 
         # -- wiring: library and counts ------------------------------------------------
         pickers = [lib_sources, lib_from, lib_to, f_sources, f_articles]
-        refresh_out = [status_line, version, library_html, lib_sources, f_sources, f_articles]
+        refresh_out = [status_line, version, library_html, lib_sources, f_sources, f_articles, feeds_html]
         lib_out = [*refresh_out, report_html, files, preview, pending, confirm, confirm_text, undo, undo_btn]
         ingest = {"concurrency_limit": 1, "concurrency_id": "ingest"}  # one writer at a time
         # The report is the upload's first output (the API's answer); the views follow.
         files.upload(library.upload, files, [report_html, files], api_name="upload", **ingest).then(
             library.refresh, pickers, refresh_out, **hidden)
+        # Adding by URL and refreshing feeds write to the index like an upload: one at a time.
+        url_out = [report_html, url_box]
+        url_box.submit(library.add_urls, url_box, url_out, show_progress="minimal", **ingest).then(
+            library.refresh, pickers, refresh_out, **hidden)
+        url_btn.click(library.add_urls, url_box, url_out, show_progress="minimal", **ingest).then(
+            library.refresh, pickers, refresh_out, **hidden)
+        feed_out = [feeds_html, feed_url, feed_report]
+        feed_add.click(library.add_feed, [feed_url, feed_every], feed_out, show_progress="minimal")
+        feed_url.submit(library.add_feed, [feed_url, feed_every], feed_out, show_progress="minimal")
+        feeds_refresh.click(library.refresh_all, None, [feeds_html, feed_report], show_progress="minimal",
+                            **ingest).then(library.refresh, pickers, refresh_out, **hidden)
+        feeds_html.select(library.feed_action, None, [feeds_html, feed_report], show_progress="minimal",
+                          **ingest).then(library.refresh, pickers, refresh_out, **hidden)
+        feed_confirm_out = [feed_pending, feed_confirm, feed_confirm_text]
+        feeds_html.delete(library.ask_remove_feed, None, feed_confirm_out, **hidden)
+        feed_no.click(library.cancel_remove_feed, None, [feed_pending, feed_confirm], **hidden)
+        feed_yes.click(library.remove_feed, feed_pending, [feed_pending, feed_confirm, feeds_html, feed_report],
+                       **hidden)
         library_html.delete(library.ask_delete, None, [pending, confirm, confirm_text], **hidden)
         delete_no.click(library.cancel_delete, None, [pending, confirm], **hidden)
         delete_yes.click(library.delete, [pending, *pickers], lib_out, show_progress="minimal", **ingest)

@@ -274,11 +274,12 @@ class Chat:
         try:
             article = self.engine.snapshot.article(str(data.get("article_id") or ""))
             start, end = int(data.get("start", -1)), int(data.get("end", -1))
+            copies = self.engine.also_published_by(article.article_id)
         except (TypeError, ValueError):
             return render.EMPTY_ARTICLE
         except RagError:
             return render.notice("This article is no longer in the library.", "error")
-        return render.article_view(article, start, end)
+        return render.article_view(article, start, end, copies)
 
     # -- conversations ------------------------------------------------------------------
     def load(self, token, current, request: gr.Request):

@@ -1,5 +1,8 @@
 """The library tab's handlers: the table (filtered by outlet and date), preview, upload,
-delete with confirmation and undo, and the counts every view shows.
+adding by URL, the feeds (list, add, remove with confirmation, refresh now), delete
+with confirmation and undo, and the counts every view shows. Every action calls the
+engine function the CLI and the API call (``Engine.ingest_urls``, ``feeds``,
+``add_feed``, ``remove_feed``, ``refresh_feeds``).
 
 Undo keeps the removed articles, text included, in this browser's session state for
 :data:`UNDO_S` seconds and puts them back with ``engine.ingest_articles``: article ids
@@ -9,6 +12,7 @@ are hashes of their content, so they come back with the same ids.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +66,11 @@ def table_filters(sources, date_from, date_to) -> Filters:
     return Filters(sources=frozenset(s for s in (sources or []) if s) or None, date_from=start, date_to=end)
 
 
+def urls_in(text: str | None) -> list[str]:
+    """The addresses typed in the "Add by URL" box: one per line (or separated by spaces or commas)."""
+    return [u for u in re.split(r"[\s,]+", text or "") if u]
+
+
 def undo_deadline_text(until: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(until))
 
@@ -83,6 +92,14 @@ class LibraryView:
     undo: Any  # {"articles": [Article], "until": epoch seconds} after a delete
     undo_btn: Any
     timer: Any
+    url_box: Any  # "Add by URL": one address per line
+    feeds: Any  # the feed list
+    feed_url: Any
+    feed_every: Any
+    feed_pending: Any  # the feed waiting for the remove confirmation
+    feed_confirm: Any
+    feed_confirm_text: Any
+    feed_report: Any
 
 
 class Library:
@@ -112,7 +129,14 @@ class Library:
         kept = [s for s in (lib_sources or []) if s in sources]
         out[v.lib_sources] = gr.update(choices=sources, value=kept)
         out[v.table] = self._table(rows, kept, lib_from, lib_to)
+        out[v.feeds] = self.feed_list()
         return out
+
+    def feed_list(self) -> str:
+        try:
+            return render.feed_list(self.engine.feeds())
+        except RagError as exc:
+            return render.notice(str(exc), "error")
 
     def _table(self, rows, sources, date_from, date_to) -> str:
         try:
@@ -144,9 +168,10 @@ class Library:
         try:
             article = self.engine.snapshot.article(aid)
             passages = self.engine.snapshot.passage_counts().get(aid, 0)
+            copies = self.engine.also_published_by(aid)
         except RagError:
             return render.notice("This article is no longer in the library.", "error")
-        return render.article_preview(article, passages)
+        return render.article_preview(article, passages, copies)
 
     # -- upload -----------------------------------------------------------------------
     def upload(self, files, progress=gr.Progress()):
@@ -170,12 +195,96 @@ class Library:
             gr.Warning(str(exc))
             return {v.report: render.notice(str(exc), "error"), v.files: None}
         report.results[:0] = refused
-        if report.added and not self.status.ready.is_set():
-            self.status.error = None
-            self.status.ready.set()  # an index exists now (e.g. first upload into an empty one)
+        self._written(report)
         if report.rejected:
             gr.Warning(f"{len(report.rejected)} file(s) rejected: see the list below.")
         return {v.report: render.ingest_report(report), v.files: None}
+
+    def _written(self, report: IngestReport) -> None:
+        if (report.added or report.updated) and not self.status.ready.is_set():
+            self.status.error = None
+            self.status.ready.set()  # an index exists now (e.g. first upload into an empty one)
+
+    # -- web pages and feeds ----------------------------------------------------------------
+    def add_urls(self, text):
+        """Fetch the pages typed in the box and add them; a result per URL (the views follow)."""
+        v = self.v
+        urls = urls_in(text)
+        if not urls:
+            gr.Warning("Type the address of an article page (http:// or https://) first.")
+            return {}
+        if not self.status.settled:
+            self.status.wait(900)
+        try:
+            report = self.engine.ingest_urls(urls, show_progress=False)
+        except RagError as exc:
+            return {v.report: render.notice(str(exc), "error")}
+        self._written(report)
+        if report.rejected:
+            gr.Warning(f"{len(report.rejected)} address(es) could not be added: see the list below.")
+        return {v.report: render.ingest_report(report), v.url_box: ""}
+
+    def add_feed(self, url, every):
+        v = self.v
+        url = (url or "").strip()
+        if not url:
+            gr.Warning("Type the address of an RSS or Atom feed or a news sitemap first.")
+            return {}
+        try:
+            feed = self.engine.add_feed(url, every or None)
+        except RagError as exc:
+            return {v.feed_report: render.notice(str(exc), "error")}
+        name = f"“{feed.title}”" if feed.title else feed.url
+        note = (f"Added the feed {name}. Its articles are fetched when it is next due, "
+                "or now with “Refresh now”.")
+        return {v.feeds: self.feed_list(), v.feed_url: "", v.feed_report: render.notice(note)}
+
+    def refresh_feeds(self, url: str | None = None):
+        """Refresh one feed (or all) now, whether due or not; the views follow."""
+        v = self.v
+        if not self.status.settled:
+            self.status.wait(900)
+        try:
+            report = self.engine.refresh_feeds([url] if url else None)
+        except RagError as exc:
+            return {v.feeds: self.feed_list(), v.feed_report: render.notice(str(exc), "error")}
+        self._written(report.ingest)
+        summary = report.summary() if report.feeds else "No feeds to refresh: add one first."
+        return {v.feeds: self.feed_list(),
+                v.feed_report: render.refresh_report(report.feeds, report.ingest, summary)}
+
+    def refresh_all(self):
+        return self.refresh_feeds(None)
+
+    def feed_action(self, evt: gr.EventData):
+        """A feed's "Refresh now" button (the page script sends ``{act, url}``)."""
+        data = evt._data or {}
+        url = str(data.get("url") or "")
+        return self.refresh_feeds(url) if url else {}
+
+    def ask_remove_feed(self, evt: gr.EventData):
+        v = self.v
+        url = str((evt._data or {}).get("url") or "")
+        if not url:
+            return {}
+        feed = next((f for f in self.engine.feeds() if f.url == url), None)
+        return {v.feed_pending: url, v.feed_confirm: gr.update(visible=True),
+                v.feed_confirm_text: render.feed_question(feed, url)}
+
+    def cancel_remove_feed(self):
+        v = self.v
+        return {v.feed_pending: "", v.feed_confirm: gr.update(visible=False)}
+
+    def remove_feed(self, url):
+        v = self.v
+        if not url:
+            return self.cancel_remove_feed()
+        try:
+            self.engine.remove_feed(url)
+            note = render.notice(f"Removed the feed {url}. Its articles stay in the library.")
+        except RagError as exc:
+            note = render.notice(str(exc), "error")
+        return {**self.cancel_remove_feed(), v.feeds: self.feed_list(), v.feed_report: note}
 
     # -- delete, confirm, undo -----------------------------------------------------------
     def ask_delete(self, evt: gr.EventData):

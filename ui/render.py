@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from rag.answer.citations import iter_markers
 from rag.conversations import ConversationInfo, Exchange
-from rag.types import Answer, Article, Citation, IngestReport, RelatedPassage
+from rag.types import Answer, Article, Citation, FeedRefresh, FeedStatus, IngestReport, RelatedPassage, WireCopy
 
 PLACEHOLDER = "Ask a question about the articles, or pick an example below."
 
@@ -46,15 +46,49 @@ def day(published_at: str | None) -> str:
     return (published_at or "")[:10]
 
 
-def meta_line(source: str | None, published_at: str | None, url: str | None) -> str:
+INGEST_DATE_TIP = "No publication date was found in the article: this is the day it was added."
+
+
+def shown_date(published_at: str | None, date_source: str | None) -> str:
+    """The day as text: "added 2026-11-30" when it is only the day the article was added."""
+    d = day(published_at)
+    return f"added {d}" if d and date_source == "ingest" else d
+
+
+def date_span(published_at: str | None, date_source: str | None, cls: str = "src-date") -> str:
+    if not published_at:
+        return ""
+    if date_source == "ingest":
+        return (f'<span class="{cls} ingest-date" title="{esc(INGEST_DATE_TIP)}">{esc(shown_date(published_at, date_source))}'
+                f'<span class="sr-only"> (no publication date found)</span></span>')
+    return f'<span class="{cls}">{esc(day(published_at))}</span>'
+
+
+def _external(url: str, label_html: str, cls: str) -> str:
+    return (f'<a class="{cls}" href="{esc(url)}" target="_blank" rel="noopener noreferrer nofollow">'
+            f'{label_html}<span class="sr-only"> (opens in a new tab)</span> ↗</a>')
+
+
+def meta_line(source: str | None, published_at: str | None, url: str | None, date_source: str | None = None) -> str:
     parts = [f'<span class="src-source">{esc(source)}</span>'] if source else []
     if published_at:
-        parts.append(f'<span class="src-date">{esc(day(published_at))}</span>')
+        parts.append(date_span(published_at, date_source))
     link = safe_url(url)
     if link:
-        parts.append(f'<a class="src-link" href="{esc(link)}" target="_blank" rel="noopener noreferrer nofollow">'
-                     'original<span class="sr-only"> (opens in a new tab)</span> ↗</a>')
+        parts.append(_external(link, "original", "src-link"))
     return " · ".join(parts)
+
+
+def also_published(copies: Sequence[WireCopy]) -> str:
+    """ "Also published by" the other outlets that carried the same (wire) story, linked when http(s)."""
+    if not copies:
+        return ""
+    items = []
+    for c in copies:
+        name = esc(c.source or c.title or c.url or c.article_id)
+        link = safe_url(c.url)
+        items.append(_external(link, name, "also-link") if link else f'<span class="also-name">{name}</span>')
+    return f'<div class="also-by">Also published by {", ".join(items)}</div>'
 
 
 def _highlight(text: str, start: int, end: int) -> str:
@@ -192,7 +226,8 @@ def source_cards(citations: Sequence[Citation]) -> str:
             f'<div class="src-card" data-ns=" {ns} " {_span_attrs(aid, first.start, first.end)}>'
             f'<div class="src-head"><button type="button" class="src-open" {_span_attrs(aid, first.start, first.end)}>'
             f'{esc(first.title)}</button></div>'
-            f'<div class="src-meta">{meta_line(first.source, first.published_at, first.url)}</div>'
+            f'<div class="src-meta">{meta_line(first.source, first.published_at, first.url, first.date_source)}</div>'
+            f'{also_published(first.also_published_by)}'
             f'<ul class="src-quotes">{quotes}</ul></div>'
         )
     return f'<div class="sources" role="group" aria-label="Sources">{"".join(cards)}</div>'
@@ -205,7 +240,8 @@ def related_cards(related: Sequence[RelatedPassage], limit: int = 3) -> str:
         f'<div class="src-card related" {_span_attrs(r.article_id, r.start, r.end)}>'
         f'<div class="src-head"><button type="button" class="src-open" {_span_attrs(r.article_id, r.start, r.end)}>'
         f'{esc(r.title)}</button></div>'
-        f'<div class="src-meta">{meta_line(r.source, r.published_at, r.url)}</div>'
+        f'<div class="src-meta">{meta_line(r.source, r.published_at, r.url, r.date_source)}</div>'
+        f'{also_published(r.also_published_by)}'
         f'<p class="src-passage">{esc(r.text)}</p></div>'
         for r in related[:limit]
     )
@@ -220,7 +256,7 @@ def copy_text(answer: Answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            meta = ", ".join(x for x in (c.source, day(c.published_at)) if x)
+            meta = ", ".join(x for x in (c.source, shown_date(c.published_at, c.date_source)) if x)
             link = safe_url(c.url)
             lines.append(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + (f" {link}" if link else ""))
     return "\n".join(lines)
@@ -326,14 +362,19 @@ EMPTY_ARTICLE = ('<div class="article-empty">Click a marker such as <span class=
                  'card to read the article here, with the cited passage highlighted.</div>')
 
 
-def article_view(article: Article, start: int, end: int) -> str:
+def article_meta(article: Article, copies: Sequence[WireCopy] = ()) -> str:
+    return (f'<div class="src-meta">{meta_line(article.source, article.published_at, article.url, article.date_source)}'
+            f'</div>{also_published(copies)}')
+
+
+def article_view(article: Article, start: int, end: int, copies: Sequence[WireCopy] = ()) -> str:
     """The full cleaned article with [start, end) marked (the page scrolls it into view)."""
     text = article.text
     body = _highlight(text, start, end) if 0 <= start < end <= len(text) else esc(text)
     return (
         f'<div class="article-view" data-a="{esc(article.article_id)}">'
         f'<h2 class="article-title">{esc(article.title)}</h2>'
-        f'<div class="src-meta">{meta_line(article.source, article.published_at, article.url)}</div>'
+        f'{article_meta(article, copies)}'
         f'<div class="article-body" tabindex="0" role="region" aria-label="Article text">{body}</div></div>'
     )
 
@@ -374,10 +415,10 @@ def library_table(rows: Sequence[tuple[Article, int]], *, total: int | None = No
     shown = f" (showing {len(rows)})" if len(rows) != total else ""
     body = "".join(
         f'<tr data-id="{esc(a.article_id)}" data-title="{esc(a.title.lower())}" data-source="{esc((a.source or "").lower())}" '
-        f'data-date="{esc(day(a.published_at))}" data-passages="{n}">'
+        f'data-date="{esc(day(a.published_at) if a.has_real_date else "")}" data-passages="{n}">'
         f'<td><input type="checkbox" class="lib-pick" value="{esc(a.article_id)}" aria-label="Select {esc(a.title)}"></td>'
         f'<td class="lib-title"><button type="button" class="lib-preview" data-id="{esc(a.article_id)}">{esc(a.title)}</button></td>'
-        f'<td>{esc(a.source or "")}</td><td class="lib-date">{esc(day(a.published_at))}</td><td class="num">{n}</td></tr>'
+        f'<td>{esc(a.source or "")}</td><td class="lib-date">{date_span(a.published_at, a.date_source, "lib-day")}</td><td class="num">{n}</td></tr>'
         for a, n in rows
     )
     sort_th = ''.join(
@@ -397,11 +438,11 @@ def library_table(rows: Sequence[tuple[Article, int]], *, total: int | None = No
     )
 
 
-def article_preview(article: Article, passages: int) -> str:
+def article_preview(article: Article, passages: int, copies: Sequence[WireCopy] = ()) -> str:
     return (
         '<div class="preview">'
         f'<h2 class="article-title">{esc(article.title)}</h2>'
-        f'<div class="src-meta">{meta_line(article.source, article.published_at, article.url)}</div>'
+        f'{article_meta(article, copies)}'
         f'<div class="preview-facts">{passages} passages · id <code>{esc(article.article_id)}</code>'
         f'{" · from " + esc(Path(article.origin).name) if article.origin else ""}</div>'
         f'<div class="article-body preview-body" tabindex="0" role="region" aria-label="Article preview">{esc(article.text)}</div></div>'
@@ -425,11 +466,15 @@ def removed_message(articles: Sequence[Article], until: str) -> str:
 
 
 def ingest_report(report: IngestReport) -> str:
+    """A line per file, record or URL in plain words: added, updated, already present, rejected (why)."""
     items = []
     for r in report.results:
-        name = esc(Path(r.path).name)
+        name = esc(r.path if "://" in r.path else Path(r.path).name)  # a URL is shown whole
         if r.status == "added":
             items.append(f'<li class="ing-added">✓ added: <b>{esc(r.title)}</b> ({r.passages} passages) <span class="file">{name}</span></li>')
+        elif r.status == "updated":
+            items.append(f'<li class="ing-added">↻ updated: <b>{esc(r.title)}</b> (a new version replaced the one '
+                         f'indexed before) <span class="file">{name}</span></li>')
         elif r.status == "duplicate":
             items.append(f'<li class="ing-duplicate">= already present: <b>{esc(r.title)}</b> <span class="file">{name}</span></li>')
         elif r.status == "skipped":
@@ -457,3 +502,75 @@ def choices_of(rows: Sequence[tuple[Article, int]]) -> tuple[list[str], list[tup
 def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
+
+
+# -- feeds ---------------------------------------------------------------------------------
+def _every(seconds: int) -> str:
+    for unit, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= unit and seconds % unit == 0:
+            n = seconds // unit
+            return f"every {name}" if n == 1 else f"every {n} {name}s"
+    return f"every {seconds} seconds"
+
+
+def _plain(error: str) -> str:
+    """An engine error as a sentence: first letter up, one full stop."""
+    text = " ".join(error.split())
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+def feed_list(feeds: Sequence[FeedStatus]) -> str:
+    """Each feed: title and address, how often, the last refresh and what it brought, the
+    last error, when it is due next; buttons to refresh it now and to remove it."""
+    if not feeds:
+        return '<p class="feeds-empty">No feeds yet. Add an RSS or Atom feed, or a news sitemap, below.</p>'
+    rows = []
+    for f in feeds:
+        name = f.title or f.url
+        if f.last_refresh:
+            brought = f"{f.last_new_items} new" + (f", {f.last_updated_items} updated" if f.last_updated_items else "")
+            last = f"last checked {_when(f.last_refresh)}: {brought}"
+        else:
+            last = "not checked yet"
+        facts = [_every(f.every_s), last]
+        if f.next_due:
+            facts.append(f"next {_when(f.next_due)}")
+        error = (f'<p class="feed-error">⚠ Last time: {esc(_plain(f.last_error))}</p>' if f.last_error else "")
+        link = safe_url(f.url)
+        address = _external(link, esc(f.url), "feed-url") if link else f'<span class="feed-url">{esc(f.url)}</span>'
+        kind = f' <span class="feed-kind">({esc(f.kind.upper() if f.kind in ("rss", "atom") else f.kind)})</span>' if f.kind else ""
+        rows.append(
+            f'<li class="feed" data-url="{esc(f.url)}"><div class="feed-name">{esc(name)}{kind}</div>'
+            f'<div class="feed-addr">{address}</div>'
+            f'<div class="feed-facts">{esc(" · ".join(facts))} · {f.items_seen} items seen</div>{error}'
+            f'<div class="feed-actions">'
+            f'<button type="button" class="feed-refresh" data-url="{esc(f.url)}" '
+            f'aria-label="Refresh now: {esc(name)}">Refresh now</button>'
+            f'<button type="button" class="feed-remove" data-url="{esc(f.url)}" '
+            f'aria-label="Remove feed: {esc(name)}">Remove…</button></div></li>'
+        )
+    return f'<ul class="feed-list" aria-label="Feeds">{"".join(rows)}</ul>'
+
+
+def refresh_report(feeds: Sequence[FeedRefresh], ingest: IngestReport, summary: str) -> str:
+    """What a refresh did, feed by feed, in plain words."""
+    items = []
+    for f in feeds:
+        if f.status == "error":
+            items.append(f'<li class="ing-rejected">✗ {esc(f.url)}: could not refresh: {esc(_plain(f.error or "unknown error"))}</li>')
+            continue
+        what = "nothing new (the feed has not changed)" if f.status == "not-modified" else (
+            f"{f.new_items} new, {f.updated_items} updated, {f.unchanged_items} unchanged")
+        items.append(f'<li class="ing-added">✓ {esc(f.url)}: {esc(what)}</li>')
+        items.extend(f'<li class="ing-rejected">✗ item {esc(p.url)}: {esc(p.reason)}</li>' for p in f.item_problems[:10])
+        if len(f.item_problems) > 10:
+            items.append(f'<li class="ing-rejected">… and {len(f.item_problems) - 10} more items failed</li>')
+    added = "".join(f'<li class="ing-added">✓ added: <b>{esc(r.title)}</b></li>' for r in ingest.added[:10])
+    return (f'<div class="ingest-report"><ul>{"".join(items)}{added}</ul>'
+            f'<div class="ing-summary">{esc(summary)}</div></div>')
+
+
+def feed_question(feed: FeedStatus | None, url: str) -> str:
+    name = (feed.title if feed and feed.title else None) or url
+    return (f'<div class="confirm-text"><strong>Remove the feed “{esc(name)}”?</strong> '
+            'Its articles stay in the library; no new ones are fetched from it.</div>')

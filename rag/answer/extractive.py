@@ -397,7 +397,7 @@ class ExtractiveAnswerer:
         a = c.hit.article
         return Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
                         c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end,
-                        list(c.hit.also_published_by))
+                        list(c.hit.also_published_by), a.date_source)
 
     def _select(self, cands: list[Candidate], kind: str) -> list[list[Candidate]]:
         """Groups of sentences to show; each group is one sentence plus repeats of it."""

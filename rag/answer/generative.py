@@ -71,4 +71,5 @@ def cite_passage(features: SentenceFeatures, hit: SearchHit, n: int, claim: str)
         rec = features.store.units[best]
         start, end, quote = int(rec["start"]), int(rec["end"]), features.unit_text(best)
     return Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, quote, start, end,
-                    hit.passage.passage_id, hit.passage.start, hit.passage.end, list(hit.also_published_by))
+                    hit.passage.passage_id, hit.passage.start, hit.passage.end, list(hit.also_published_by),
+                    a.date_source)

@@ -482,6 +482,8 @@ class FeedRefresher:
                 self.last_report, self.last_error = report, None
                 if report.feeds:
                     log.info("feeds: %s", report.summary())
+                for failed in report.failed:  # each with its reason; the others went on
+                    log.warning("feed %s failed: %s", failed.url, failed.error)
             except Exception as exc:  # noqa: BLE001 - keep the service alive; log the reason
                 self.last_error = f"{type(exc).__name__}: {first_line(exc)}"
                 log.exception("feed refresh failed")
