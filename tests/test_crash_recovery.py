@@ -139,14 +139,17 @@ def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
     took = time.perf_counter() - t0
     have |= {a.title for a in batch}
     killed = i = 0
-    while killed < KILLS and i < 2 * KILLS:  # until 20 kills landed mid-ingest
+    while killed < KILLS and i < 3 * KILLS:  # until 20 kills landed mid-ingest
         i += 1
         batch = [tiny_article(f"r{i}-{j}") for j in range(8)]
         proc = child("-", "ingest", str(article_file(tmp_path / f"r{i}.json", batch)), "--index", str(index), "-q")
         time.sleep(rng.uniform(0.2, took))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        killed += proc.returncode == -signal.SIGKILL
+        landed = proc.returncode == -signal.SIGKILL
+        killed += landed
+        if not landed:  # the shared machine got faster than the calibration run: aim earlier
+            took = max(0.4, took * 0.8)
         now = titles(index)
         assert now in (have, have | {a.title for a in batch}), i  # all or nothing
         assert_sound(index)
@@ -252,7 +255,7 @@ def test_kill_at_random_moments_of_a_merge(segmented):
     assert proc.wait(timeout=300) == 0
     took = time.perf_counter() - t0
     killed = i = 0
-    while killed < KILLS and i < 2 * KILLS:  # until 20 kills landed mid-merge
+    while killed < KILLS and i < 3 * KILLS:  # until 20 kills landed mid-merge
         i += 1
         for k in range(3):  # more segments to merge
             synthetic.add(index, synthetic.articles(f"r{i}-{k}", 40), index_setting="hnsw", seed=1000 + 3 * i + k)
@@ -261,7 +264,10 @@ def test_kill_at_random_moments_of_a_merge(segmented):
         time.sleep(rng.uniform(0.2, took))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        killed += proc.returncode == -signal.SIGKILL
+        landed = proc.returncode == -signal.SIGKILL
+        killed += landed
+        if not landed:  # the shared machine got faster than the calibration run: aim earlier
+            took = max(0.4, took * 0.8)
         assert content(index) == before, i
         assert_sound(index)
     assert killed == KILLS, f"only {killed} of {i} merges were still going when killed"
