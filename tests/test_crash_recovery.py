@@ -125,6 +125,17 @@ def test_kill_at_each_step_of_a_write(engine, tmp_path, op):
     summary(f"kill -9 at each {op} step", KILLS, 0, 0)
 
 
+def kill_at_random(proc, rng: random.Random, took: float) -> tuple[bool, float]:
+    """SIGKILL ``proc`` at a random moment of a run expected to last ``took`` seconds;
+    whether the kill landed mid-run, and the window to use next (shorter when the run
+    had already ended: the shared machine got faster than the calibration run)."""
+    time.sleep(rng.uniform(0.2, took))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    landed = proc.returncode == -signal.SIGKILL
+    return landed, took if landed else max(0.4, took * 0.8)
+
+
 @pytest.mark.slow
 def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
     """SIGKILL from outside at a random moment of a real `rag ingest` of 8 articles."""
@@ -143,13 +154,8 @@ def test_kill_at_random_moments_of_an_ingest(engine, tmp_path):
         i += 1
         batch = [tiny_article(f"r{i}-{j}") for j in range(8)]
         proc = child("-", "ingest", str(article_file(tmp_path / f"r{i}.json", batch)), "--index", str(index), "-q")
-        time.sleep(rng.uniform(0.2, took))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        landed = proc.returncode == -signal.SIGKILL
+        landed, took = kill_at_random(proc, rng, took)
         killed += landed
-        if not landed:  # the shared machine got faster than the calibration run: aim earlier
-            took = max(0.4, took * 0.8)
         now = titles(index)
         assert now in (have, have | {a.title for a in batch}), i  # all or nothing
         assert_sound(index)
@@ -261,13 +267,8 @@ def test_kill_at_random_moments_of_a_merge(segmented):
             synthetic.add(index, synthetic.articles(f"r{i}-{k}", 40), index_setting="hnsw", seed=1000 + 3 * i + k)
         before = content(index)
         proc = _merge_child("-", index)
-        time.sleep(rng.uniform(0.2, took))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        landed = proc.returncode == -signal.SIGKILL
+        landed, took = kill_at_random(proc, rng, took)
         killed += landed
-        if not landed:  # the shared machine got faster than the calibration run: aim earlier
-            took = max(0.4, took * 0.8)
         assert content(index) == before, i
         assert_sound(index)
     assert killed == KILLS, f"only {killed} of {i} merges were still going when killed"
