@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .common import machine_line, rotated
-from .ingest import HERE, Contender, _run
+from .ingest import HERE, Contender, run_process
 
 
 def cmd_devrun(args: argparse.Namespace) -> dict:
@@ -38,7 +38,7 @@ def cmd_devrun(args: argparse.Namespace) -> dict:
                 out = work / f"run-{run}"
                 cmd = [sys.executable, "-m", "eval", "--corpus", str(bench / "corpus.json"), "--questions",
                        str(bench / "queries_dev.json"), "--index", str(out / "index"), "--out", str(out / "report"), "-q"]
-                took, used, stdout = _run(cmd, c.code)
+                took, used, stdout = run_process(cmd, c.code)
                 line = next((ln for ln in stdout.splitlines() if ln.startswith("default")), "")
                 wall[c.name].append(took)
                 cpu[c.name].append(used)

@@ -26,7 +26,7 @@ from .common import load_corpus, machine_line, rotated
 HERE = Path(__file__).resolve().parents[2]  # the checkout this benchmark runs from
 
 
-def _run(cmd: list[str], code: Path, env_extra: dict | None = None) -> tuple[float, float, str]:
+def run_process(cmd: list[str], code: Path, env_extra: dict | None = None) -> tuple[float, float, str]:
     """Wall seconds and CPU seconds (user + system, threads included) of one process, and its output."""
     env = dict(os.environ, PYTHONPATH=str(code), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **(env_extra or {}))
     before = os.times()
@@ -73,7 +73,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
         run = 0
         for r in range(-1 if args.warmup else 0, args.repeats):
             for c in rotated(contenders, max(r, 0)):
-                took, used, out = _run(command(c, run), c.code, dict(c.env))
+                took, used, out = run_process(command(c, run), c.code, dict(c.env))
                 shutil.rmtree(work / f"index-{run}", ignore_errors=True)
                 run += 1
                 label = "warm-up" if r < 0 else f"round {r + 1}"
