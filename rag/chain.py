@@ -13,7 +13,7 @@ UI can route each to its widget as soon as it is known:
 no per-conversation state: history and per-session settings come with each call.
 Each question takes one snapshot of the index (the engine's retriever at that
 moment) and uses it for retrieval and for the answer, so a concurrent ingest or
-delete never mixes two views of the index in one answer.
+delete or merge never mixes two versions of the index in one answer.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 It owns what is expensive and shared (the embedding models, the open index) and
 nothing per user: conversations and per-session settings live with the caller.
-A new index generation is swapped in with a single reference assignment, so a
-caller that took :attr:`Engine.retriever` keeps one consistent snapshot for as
-long as it holds it (the chain takes one per question).
+A new snapshot (after an ingest, delete or merge) is swapped in with a single
+reference assignment, so a caller that took :attr:`Engine.retriever` keeps one
+consistent snapshot for as long as it holds it (the chain takes one per question).
 
 Parts are injected, not patched: ``Engine(settings, embedder=..., query_embedder=...)``
 shares an already loaded model (tests, evaluation runs over several configurations).

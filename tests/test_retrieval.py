@@ -149,6 +149,24 @@ def test_sentence_term_cache_matches_terms_and_survives_its_bound(seed_engine, m
     check(np.array([3, 4]))
 
 
+def test_a_word_the_index_never_saw_weighs_more_than_any_indexed_word(seed_engine):
+    # The abstention model was fitted with unknown words at BM25's IDF for document
+    # frequency 0 (bm25s's vocabulary held one such entry); segments keep that weight.
+    import math
+
+    from rag.retrieve.features import SentenceFeatures
+
+    snap = seed_engine.snapshot
+    f = SentenceFeatures(snap)
+    n = len(snap)
+    assert f.unknown_idf == pytest.approx(math.log(1 + (n + 0.5) / 0.5), rel=1e-6)
+    assert f.unknown_idf > float(f.idf.max())
+    terms, idf = f.query_terms("Budapest zxqvbnonce", with_unknown=True)
+    assert len(terms) == 2
+    assert float(idf[1]) == pytest.approx(f.unknown_idf) and float(idf[0]) < f.unknown_idf
+    assert f.query_terms("Budapest zxqvbnonce")[0] == terms[:1]
+
+
 def test_an_embedding_failure_reaches_the_caller(seed_engine):
     from rag.retrieve.retriever import Retriever
 

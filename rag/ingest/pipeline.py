@@ -1,4 +1,4 @@
-"""Adding and removing articles: files -> articles -> passages -> a new index generation."""
+"""Adding and removing articles: files -> articles -> passages -> a new segment (removals: tombstones)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,11 @@ class SentenceFeatures:
         self.store = store
         self.idf = store.term_idf()
         self._vocab = store.vocabulary()
+        # A word no passage holds (document frequency 0) weighs what BM25's IDF gives
+        # df = 0, above every indexed word. The abstention model was fitted with this
+        # weight (bm25s's vocabulary carried one such empty term), so it is kept exact.
+        n = float(len(store))
+        self.unknown_idf = float(np.float32(np.log(1.0 + (n + 0.5) / 0.5))) if len(self.idf) else 1.0
         self._unit_terms: dict[int, frozenset[str]] = {}
         # Term ids of the units seen so far, as one flat array indexed by unit
         # (CSR without the row order): gathering thousands of units is then a
@@ -104,7 +109,7 @@ class SentenceFeatures:
         if got is not None:
             return got
         vocab = self._vocab
-        top = float(self.idf.max()) if len(self.idf) else 1.0
+        top = self.unknown_idf
         terms, idf = [], []
         for t in sentence_terms(query):
             if t in FRAMING_TERMS:
