@@ -196,7 +196,7 @@ class ExtractiveAnswerer:
         article_terms = frozenset().union(*(_article_terms(self._article_text(a))
                                             for a in dict.fromkeys(c.hit.article.article_id for c in cands[:3])))
         present = [w for t, w in zip(terms, idf.tolist()) if t in article_terms]
-        top_idf = float(self.features.idf.max()) if len(self.features.idf) else 1.0
+        top_idf = self.features.max_idf
         missing = [w for t, w in zip(terms, idf.tolist()) if t not in article_terms]
         multi = len(sides) >= 2
         top = values[0] if values else None
