@@ -176,7 +176,7 @@ def cmd_app(args) -> int:
     """Terminal search over the index (builds the seed index on first run)."""
     engine = _engine(args)
     ensure_seed_index(engine)
-    print(f"{len(engine.articles())} articles indexed in {engine.index_dir}. Type a question (empty line to quit).")
+    print(f"{len(engine.articles())} articles indexed in {engine.index_location}. Type a question (empty line to quit).")
     while True:
         try:
             q = input("? ").strip()

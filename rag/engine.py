@@ -25,10 +25,9 @@ from .retrieve.filters import Filters
 from .retrieve.params import SearchParams
 from .retrieve.retriever import Retriever, SearchResult
 from .settings import Settings
-from .store.layout import read_pointer
 from .store.merge import MergeResult, merge_pending
 from .store.protocol import Store
-from .store.snapshot import open_index
+from .store.writes import describe, open_store, store_exists
 from .types import Article, IngestReport
 
 log = logging.getLogger(__name__)
@@ -78,9 +77,14 @@ class Engine:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
+    @property
+    def index_location(self) -> str:
+        """Where the index is, for messages: its folder, or the Milvus server and prefix."""
+        return describe(self.settings)
+
     def has_index(self) -> bool:
         try:
-            return self.index_dir.is_dir() and read_pointer(self.index_dir) is not None
+            return store_exists(self.settings)
         except IndexLoadError:
             return True  # present but damaged: opening it reports how
 
@@ -100,7 +104,7 @@ class Engine:
         return self.retriever.store
 
     def _open(self) -> Retriever:
-        store = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
+        store = open_store(self.settings)
         return Retriever(store, self.query_embedder, self.search_params())
 
     def reload(self) -> None:
@@ -125,7 +129,7 @@ class Engine:
         """First start: index the bundled seed articles when there is no index yet."""
         if self.has_index():
             return None
-        log.info("no index at %s yet: indexing the seed articles in %s", self.index_dir, self.settings.seeds_dir)
+        log.info("no index at %s yet: indexing the seed articles in %s", self.index_location, self.settings.seeds_dir)
         report = self.ingest([self.settings.seeds_dir], progress=progress, show_progress=show_progress)
         log.info("seed articles: %s", report.summary())
         return report
@@ -151,6 +155,8 @@ class Engine:
     # -- merges ----------------------------------------------------------------
     def _written(self) -> None:
         self.reload()
+        if self.settings.store != "local":
+            return  # a server store compacts its own segments
         with self._lock:
             if self._merge_thread is not None and self._merge_thread.is_alive():
                 self._merge_again = True
