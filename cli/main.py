@@ -82,11 +82,23 @@ def shown(path: str) -> str:
 
 def cmd_ingest(args) -> int:
     engine = _engine(args)
-    report = engine.ingest(args.paths, show_progress=not args.quiet)
+    if args.ray is not None:
+        report = engine.ingest_ray(args.paths, address=args.ray or None, workers=args.ray_workers,
+                                   show_progress=not args.quiet)
+    else:
+        report = engine.ingest(args.paths, show_progress=not args.quiet)
     print_report(report)
     print_merges(engine)
     # Non-zero only when nothing could be ingested at all.
     return 0 if (report.added or report.duplicates) else 1
+
+
+def cmd_migrate(args) -> int:
+    from rag.store.transfer import migrate
+
+    report = migrate(_settings(args), args.to, show_progress=not args.quiet)
+    print(report.summary())
+    return 0
 
 
 def cmd_search(args) -> int:
@@ -315,7 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8", "openvino"])
     s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
+    s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="read, chunk and embed on a Ray cluster (ADDRESS or $RAY_ADDRESS; none: a local one)")
+    s.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="embedding actors, one model each (default: the cluster's CPUs)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("migrate", parents=[common], help="copy the index to the other store (no re-embedding)")
+    s.add_argument("--to", required=True, choices=["milvus", "local"],
+                   help="milvus: from the --index folder to RAG_MILVUS_URI; local: the other way")
+    s.set_defaults(func=cmd_migrate)
 
     s = sub.add_parser("search", parents=[common], help="show the best passages for a question")
     s.add_argument("question")

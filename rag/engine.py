@@ -140,6 +140,16 @@ class Engine:
             self._written()
         return report
 
+    def ingest_ray(self, paths: Iterable[str | Path], *, address: str | None = None, workers: int | None = None,
+                   show_progress: bool = True) -> IngestReport:
+        """Ingest on a Ray cluster (see rag.ingest.distributed); the same store and report as :meth:`ingest`."""
+        from .ingest.distributed import ingest_paths_ray
+
+        report = ingest_paths_ray(paths, self.settings, address=address, workers=workers, show_progress=show_progress)
+        if report.added:
+            self._written()
+        return report
+
     def ingest_articles(self, articles: list[Article], *, show_progress: bool = True) -> IngestReport:
         report = ingest_articles(articles, self.settings, self.embedder, show_progress=show_progress)
         if report.added:

@@ -98,7 +98,7 @@ class IndexRecord:
             chunk_max_tokens=self.chunk_max_tokens, chunk_overlap_tokens=self.chunk_overlap_tokens,
             index_type="flat" if self.index_setting == "flat" else "hnsw", generation=self.generation,
             created_at=self.created_at, embedding_backend=self.embedding_backend,
-            index_setting=self.index_setting, next_row=self.next_row, segments=(seg,),
+            index_setting=self.index_setting, next_row=self.next_row, segments=(seg,), store="milvus",
         )
 
 

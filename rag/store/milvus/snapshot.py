@@ -184,6 +184,10 @@ class MilvusSnapshot:
     def passage_vectors(self, pids) -> np.ndarray:
         return self._pvec[np.asarray(pids, dtype=np.int64)]
 
+    def prefetch(self, rows: list[int]) -> None:
+        """Bring these articles' passages and units into the tables now (rag migrate reads them all)."""
+        self._register(rows)
+
     def _register(self, rows: list[int]) -> None:
         """Fetch these articles' passages, units and text and give them ids (once per snapshot)."""
         with self._lock:
