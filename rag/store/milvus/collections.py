@@ -139,7 +139,7 @@ class MilvusIndex:
             raise RagError(f"RAG_STORE=milvus needs the pymilvus package ({exc}).") from exc
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
         try:
-            self.client = MilvusClient(uri=self.uri, token=token, db_name=settings.milvus_database, timeout=10)
+            self.client = MilvusClient(uri=self.uri, token=token, db_name=settings.milvus_database, timeout=30)
         except Exception as exc:  # noqa: BLE001 - pymilvus raises several kinds; all mean "cannot connect"
             raise RagError(
                 f"Cannot connect to the Milvus server at {self.uri} ({_milvus_message(exc)}). "
