@@ -49,7 +49,7 @@ class Service:
         """``(status, message)``: ``ok``, ``starting`` (the index is being built or loaded) or ``error``."""
         s = self.startup
         if s is None:
-            return ("ok", "Ready.") if self.engine.has_index() else ("error", f"No index at {self.engine.index_dir}.")
+            return ("ok", "Ready.") if self.engine.has_index() else ("error", f"No index at {self.engine.index_location}.")
         if s.ready.is_set():
             return "ok", "Ready."
         if s.error:

@@ -90,7 +90,10 @@ def cmd_ingest(args) -> int:
     urls = [p for p in args.paths if is_web_url(p)]
     paths = [p for p in args.paths if not is_web_url(p)]
     report = IngestReport()
-    if paths:
+    if paths and args.ray is not None:
+        report.results += engine.ingest_ray(paths, address=args.ray or None, workers=args.ray_workers,
+                                            show_progress=not args.quiet).results
+    elif paths:
         report.results += engine.ingest(paths, show_progress=not args.quiet).results
     if urls:
         report.results += engine.ingest_urls(urls, show_progress=not args.quiet).results
@@ -98,6 +101,14 @@ def cmd_ingest(args) -> int:
     print_merges(engine)
     # Non-zero only when nothing could be ingested at all.
     return 0 if (report.added or report.updated or report.duplicates) else 1
+
+
+def cmd_migrate(args) -> int:
+    from rag.store.transfer import migrate
+
+    report = migrate(_settings(args), args.to, show_progress=not args.quiet)
+    print(report.summary())
+    return 0
 
 
 def cmd_search(args) -> int:
@@ -237,7 +248,7 @@ def cmd_app(args) -> int:
     """Terminal search over the index (builds the seed index on first run)."""
     engine = _engine(args)
     ensure_seed_index(engine)
-    print(f"{len(engine.articles())} articles indexed in {engine.index_dir}. Type a question (empty line to quit).")
+    print(f"{len(engine.articles())} articles indexed in {engine.index_location}. Type a question (empty line to quit).")
     while True:
         try:
             q = input("? ").strip()
@@ -387,7 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", metavar="PATH|URL")
     s.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8", "openvino"])
     s.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"])
+    s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="read, chunk and embed on a Ray cluster (ADDRESS or $RAY_ADDRESS; none: a local one)")
+    s.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="embedding actors, one model each (default: the cluster's CPUs)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("migrate", parents=[common], help="copy the index to the other store (no re-embedding)")
+    s.add_argument("--to", required=True, choices=["milvus", "local"],
+                   help="milvus: from the --index folder to RAG_MILVUS_URI; local: the other way")
+    s.set_defaults(func=cmd_migrate)
 
     s = sub.add_parser("search", parents=[common], help="show the best passages for a question")
     s.add_argument("question")

@@ -379,9 +379,10 @@ def ensure_index(engine, corpus: Sequence[str | Path], files, fp: str, doc: dict
         engine.close()
         shutil.rmtree(root)
         status = "rebuilt"
-    elif root.exists() and any(root.iterdir()):
+    elif (root.exists() and any(root.iterdir())) or (engine.settings.store != "local" and engine.has_index()):
         if engine.has_index() and _adoptable(engine, corpus):
             log.info("reusing the index at %s: it holds exactly the corpus, built with the same settings", root)
+            root.mkdir(parents=True, exist_ok=True)  # a server store's: the folder holds only the fingerprint
             _write_fingerprint(fp_file, fp, doc, engine, corpus, adopted=True)
             return "adopted"
         raise RagError(

@@ -27,10 +27,9 @@ from .retrieve.filters import Filters
 from .retrieve.params import SearchParams
 from .retrieve.retriever import Retriever, SearchResult
 from .settings import Settings
-from .store.layout import read_pointer
 from .store.merge import MergeResult, merge_pending
 from .store.protocol import Store
-from .store.snapshot import open_index
+from .store.writes import describe, open_store, store_exists
 from .types import Article, FeedStatus, IngestReport, RefreshReport, WireCopy
 
 log = logging.getLogger(__name__)
@@ -80,9 +79,14 @@ class Engine:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
+    @property
+    def index_location(self) -> str:
+        """Where the index is, for messages: its folder, or the Milvus server and prefix."""
+        return describe(self.settings)
+
     def has_index(self) -> bool:
         try:
-            return self.index_dir.is_dir() and read_pointer(self.index_dir) is not None
+            return store_exists(self.settings)
         except IndexLoadError:
             return True  # present but damaged: opening it reports how
 
@@ -102,7 +106,7 @@ class Engine:
         return self.retriever.store
 
     def _open(self) -> Retriever:
-        store = open_index(self.index_dir, embedding_model=self.settings.embedding_model)
+        store = open_store(self.settings)
         return Retriever(store, self.query_embedder, self.search_params())
 
     def reload(self) -> None:
@@ -127,7 +131,7 @@ class Engine:
         """First start: index the bundled seed articles when there is no index yet."""
         if self.has_index():
             return None
-        log.info("no index at %s yet: indexing the seed articles in %s", self.index_dir, self.settings.seeds_dir)
+        log.info("no index at %s yet: indexing the seed articles in %s", self.index_location, self.settings.seeds_dir)
         report = self.ingest([self.settings.seeds_dir], progress=progress, show_progress=show_progress)
         log.info("seed articles: %s", report.summary())
         return report
@@ -135,6 +139,16 @@ class Engine:
     def ingest(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, show_progress: bool = True) -> IngestReport:
         report = ingest_paths(paths, self.settings, self.embedder, progress=progress, show_progress=show_progress)
         if report.added or report.updated:
+            self._written()
+        return report
+
+    def ingest_ray(self, paths: Iterable[str | Path], *, address: str | None = None, workers: int | None = None,
+                   show_progress: bool = True) -> IngestReport:
+        """Ingest on a Ray cluster (see rag.ingest.distributed); the same store and report as :meth:`ingest`."""
+        from .ingest.distributed import ingest_paths_ray
+
+        report = ingest_paths_ray(paths, self.settings, address=address, workers=workers, show_progress=show_progress)
+        if report.added:
             self._written()
         return report
 
@@ -153,6 +167,8 @@ class Engine:
     # -- merges ----------------------------------------------------------------
     def _written(self) -> None:
         self.reload()
+        if self.settings.store != "local":
+            return  # a server store compacts its own segments
         with self._lock:
             if self._merge_thread is not None and self._merge_thread.is_alive():
                 self._merge_again = True

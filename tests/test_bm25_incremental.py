@@ -54,8 +54,8 @@ def assert_same_search(got, want) -> None:
     # Article rows are store keys (they differ between indexes), so passages are compared by id.
     assert [gs.passage(i) for i in range(len(gs))] == [ws.passage(i) for i in range(len(ws))]
     assert set(gs.vocabulary()) == set(ws.vocabulary())
-    g_idf = {t: got.features.idf[i] for t, i in gs.vocabulary().items()}
-    w_idf = {t: want.features.idf[i] for t, i in ws.vocabulary().items()}
+    g_idf = {t: gs.term_idf()[i] for t, i in gs.vocabulary().items()}
+    w_idf = {t: ws.term_idf()[i] for t, i in ws.vocabulary().items()}
     assert g_idf == w_idf
     fresh = _fresh_bm25(gs)
     assert set(fresh.vocab_dict) - {""} == set(gs.vocabulary()) - {""}

@@ -16,15 +16,8 @@ from ..embed.late import embed_with_spans
 from ..errors import RagError
 from ..settings import Settings
 from ..store import steps
-from ..store.commit import writer_lock
-from ..store.manifest import check_compatible
-from ..store.writer import (
-    IndexSpec,
-    IndexState,
-    NewArticle,
-    add_segment,
-    delete_articles,
-)
+from ..store.writer import IndexSpec, NewArticle
+from ..store.writes import describe, index_writer
 from ..text.headers import article_header, index_text
 from ..types import Article, FileResult, IngestReport
 from .chunking import Chunking, chunk_text, home_passages
@@ -68,7 +61,7 @@ def ingest_paths(
     progress: ProgressFn | None = None,
     show_progress: bool = True,
 ) -> IngestReport:
-    """Add articles from files/folders to the index at ``settings.index_dir``.
+    """Add articles from files/folders to the configured store.
 
     Bad files are reported and skipped; the index is only replaced (atomically)
     when at least one new article was read.
@@ -98,44 +91,17 @@ def ingest_articles(
     progress: ProgressFn | None = None,
     show_progress: bool = True,
 ) -> IngestReport:
-    """Add new articles as one new segment of the index (atomically; duplicates are skipped)."""
+    """Add new articles to the configured store (the local one: one new segment,
+    atomically; Milvus: each article whole or not at all). Duplicates are skipped."""
     report = report or IngestReport()
-    root = Path(settings.index_dir)
-    with writer_lock(root):
-        state = IndexState(root)
-        base = state.manifest
-        if base is not None:
-            check_compatible(base, root, settings.embedding_model)
-        fresh: list[Article] = []
-        seen: set[str] = set()
-        for art in articles:
-            if art.article_id in state or art.article_id in seen:
-                report.results.append(
-                    FileResult(art.origin or "?", "duplicate", "already in the index", art.article_id, art.title)
-                )
-                continue
-            seen.add(art.article_id)
-            fresh.append(art)
+    with index_writer(settings) as writer:
+        fresh = new_articles(writer, articles, settings, report)
         if not fresh:
             return report
-        # Updates (same URL, other text) and wire copies: see curation.py.
-        plan = plan_ingest(state if base is not None else None, fresh, settings, root)
-        report.results.extend(plan.results)
-        fresh = plan.articles
+        fresh, replaces = curate(writer, fresh, settings, report)
         if not fresh:
             return report
-
-        chunk_max = base.chunk_max_tokens if base else settings.chunk_max_tokens
-        chunk_overlap = base.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
-        if base and (chunk_max, chunk_overlap) != (settings.chunk_max_tokens, settings.chunk_overlap_tokens):
-            log.warning(
-                "index was built with %s-token chunks (overlap %s); new articles use the same",
-                chunk_max,
-                chunk_overlap,
-            )
-        chunk_settings = settings.model_copy(
-            update={"chunk_max_tokens": chunk_max, "chunk_overlap_tokens": chunk_overlap}
-        )
+        chunk_settings = chunk_settings_for(writer, settings)
         chunked: list[Chunked] = []
         for i, art in enumerate(tqdm(fresh, desc="Chunking", unit="article", disable=not show_progress)):
             chunking = chunk_article(art, embedder, chunk_settings)
@@ -148,7 +114,7 @@ def ingest_articles(
         if not chunked:
             return report
 
-        texts = [index_text(c.article, c.article.text[p.start : p.end]) for c in chunked for p in c.chunking.passages]
+        texts = passage_index_texts(chunked)
         t0 = time.perf_counter()
         if settings.sentence_vectors == "late":
             new_vectors, new_unit_vectors = _embed_late(embedder, chunked, texts, progress, show_progress)
@@ -167,14 +133,68 @@ def ingest_articles(
         steps.reached("embedded")
         if progress:
             progress("indexing", 0, 1)
-        spec = IndexSpec(embedder.name, settings.embedding_backend, int(new_vectors.shape[1]), chunk_max,
-                         chunk_overlap, settings.index_type)
-        items = [NewArticle(c.article, c.chunking.units, c.chunking.passages) for c in chunked]
-        # An update replaces the old version in the same commit: one version is ever visible.
-        replaces = {c.article.article_id: plan.replaces[c.article.article_id]
-                    for c in chunked if c.article.article_id in plan.replaces}
-        add_segment(state, spec, items, new_vectors, new_unit_vectors.astype(np.float16), texts,
-                    replaces=list(replaces.values()))
+        write_chunked(writer, chunked, new_vectors, new_unit_vectors, texts, chunk_settings, embedder.name, report,
+                      replaces)
+    if progress:
+        progress("done", 1, 1)
+    return report
+
+
+def new_articles(writer, articles: list[Article], settings: Settings, report: IngestReport) -> list[Article]:
+    """The articles not in the store yet (each once); the others are reported as duplicates."""
+    writer.check_model(settings.embedding_model)
+    fresh: list[Article] = []
+    seen: set[str] = set()
+    for art in articles:
+        if art.article_id in writer or art.article_id in seen:
+            report.results.append(
+                FileResult(art.origin or "?", "duplicate", "already in the index", art.article_id, art.title)
+            )
+            continue
+        seen.add(art.article_id)
+        fresh.append(art)
+    return fresh
+
+
+def chunk_settings_for(writer, settings: Settings) -> Settings:
+    """The settings with the chunking the existing index was built with (new articles use the same)."""
+    base = writer.manifest
+    chunk_max = base.chunk_max_tokens if base else settings.chunk_max_tokens
+    chunk_overlap = base.chunk_overlap_tokens if base else settings.chunk_overlap_tokens
+    if base and (chunk_max, chunk_overlap) != (settings.chunk_max_tokens, settings.chunk_overlap_tokens):
+        log.warning(
+            "index was built with %s-token chunks (overlap %s); new articles use the same",
+            chunk_max,
+            chunk_overlap,
+        )
+    return settings.model_copy(update={"chunk_max_tokens": chunk_max, "chunk_overlap_tokens": chunk_overlap})
+
+
+def passage_index_texts(chunked: list[Chunked]) -> list[str]:
+    """What is embedded and keyword-indexed per passage: the header and the passage."""
+    return [index_text(c.article, c.article.text[p.start : p.end]) for c in chunked for p in c.chunking.passages]
+
+
+def curate(writer, fresh: list[Article], settings: Settings, report: IngestReport) -> tuple[list[Article], dict[str, str]]:
+    """Updates (same URL, other text) and wire copies, decided under the writer lock (see
+    curation.py): the articles to add and, per new article id, the indexed one it replaces."""
+    cache = Path(settings.index_dir) if settings.store == "local" else None  # wire signature cache
+    plan = plan_ingest(writer if writer.manifest is not None else None, fresh, settings, cache)
+    report.results.extend(plan.results)
+    return plan.articles, plan.replaces
+
+
+def write_chunked(writer, chunked: list[Chunked], vectors: np.ndarray, unit_vectors: np.ndarray, texts: list[str],
+                  chunk_settings: Settings, model_name: str, report: IngestReport,
+                  replacing: dict[str, str] | None = None) -> None:
+    """Write embedded articles to the store and report each as added (or updated:
+    ``replacing`` maps a new article id to the indexed version it replaces)."""
+    spec = IndexSpec(model_name, chunk_settings.embedding_backend, int(vectors.shape[1]), chunk_settings.chunk_max_tokens,
+                     chunk_settings.chunk_overlap_tokens, chunk_settings.index_type)
+    items = [NewArticle(c.article, c.chunking.units, c.chunking.passages) for c in chunked]
+    replaces = {c.article.article_id: replacing[c.article.article_id]
+                for c in chunked if replacing and c.article.article_id in replacing}
+    writer.add(spec, items, vectors, unit_vectors, texts, replaces=list(replaces.values()))
     for c in chunked:
         aid = c.article.article_id
         report.results.append(
@@ -184,9 +204,6 @@ def ingest_articles(
                 aid, c.article.title, len(c.chunking.passages),
             )
         )
-    if progress:
-        progress("done", 1, 1)
-    return report
 
 
 def _embed_late(embedder, chunked: list[Chunked], texts: list[str], progress, show_progress) -> tuple[np.ndarray, np.ndarray]:
@@ -246,12 +263,9 @@ def _embed_with_progress(embedder, texts, progress, show_progress, what: str) ->
 
 
 def remove_articles(article_ids: list[str], settings: Settings) -> list[Article]:
-    """Remove articles by id (tombstones until the next merge); returns what was removed.
-    Unknown ids are an error and nothing is removed."""
-    root = Path(settings.index_dir)
-    with writer_lock(root):
-        state = IndexState(root)
-        if state.manifest is None:
-            raise RagError(f"No index at {root}.")
-        _, removed = delete_articles(state, article_ids)
-        return removed
+    """Remove articles by id (local store: tombstones until the next merge); returns what
+    was removed. Unknown ids are an error and nothing is removed."""
+    with index_writer(settings) as writer:
+        if writer.manifest is None:
+            raise RagError(f"No index at {describe(settings)}.")
+        return writer.delete(article_ids)

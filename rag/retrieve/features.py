@@ -26,6 +26,7 @@ from .query import MIN_CLAUSE_TERMS, question_clauses
 MAX_CACHED_TERM_IDS = 64_000_000
 # Headings and questions match a question's topic but never answer it.
 HEADING_PENALTY = 0.5
+_UNSEEN = object()
 
 
 class SentenceFeatures:
@@ -33,13 +34,14 @@ class SentenceFeatures:
 
     def __init__(self, store: Store):
         self.store = store
-        self.idf = store.term_idf()
-        self._vocab = store.vocabulary()
+        # The IDF of the rarest indexed term.
+        self.max_idf = store.max_idf()
         # A word no passage holds (document frequency 0) weighs what BM25's IDF gives
         # df = 0, above every indexed word. The abstention model was fitted with this
         # weight (bm25s's vocabulary carried one such empty term), so it is kept exact.
         n = float(len(store))
-        self.unknown_idf = float(np.float32(np.log(1.0 + (n + 0.5) / 0.5))) if len(self.idf) else 1.0
+        self.unknown_idf = float(np.float32(np.log(1.0 + (n + 0.5) / 0.5))) if n else 1.0
+        self._idf: dict[str, float | None] = {}  # BM25 IDF per term asked about (None: unknown)
         self._unit_terms: dict[int, frozenset[str]] = {}
         # Term ids of the units seen so far, as one flat array indexed by unit
         # (CSR without the row order): gathering thousands of units is then a
@@ -58,10 +60,25 @@ class SentenceFeatures:
         self._heading = np.full(n_units, -1, dtype=np.int8)
         self._fits: dict[str, np.ndarray] = {}
 
+    def _cover_units(self) -> None:
+        """Grow the per-unit caches to the store's unit table (a server store's grows
+        as searches bring in new articles; the local store's never does)."""
+        n = len(self.store.units)
+        if n <= len(self._heading):
+            return
+        with self._cache_lock:
+            extra = n - len(self._heading)
+            if extra <= 0:
+                return
+            self._tid_pos = np.concatenate([self._tid_pos, np.full(extra, -1, dtype=np.int32)])
+            self._tid_len = np.concatenate([self._tid_len, np.zeros(extra, dtype=np.int32)])
+            for kind, table in list(self._fits.items()):
+                self._fits[kind] = np.concatenate([table, np.full(extra, -1, dtype=np.int8)])
+            self._heading = np.concatenate([self._heading, np.full(extra, -1, dtype=np.int8)])
+
     # -- sentences -------------------------------------------------------------
     def unit_text(self, unit: int) -> str:
-        u = self.store.units[unit]
-        return self.store.article_text(int(u["article_row"]))[int(u["start"]) : int(u["end"])]
+        return self.store.unit_text(unit)
 
     def unit_terms(self, unit: int) -> frozenset[str]:
         """Stemmed words of a sentence unit (cached: answers reuse the same units)."""
@@ -75,6 +92,7 @@ class SentenceFeatures:
 
     def units_are_headings(self, units: np.ndarray) -> np.ndarray:
         """1.0 where the sentence unit is a heading or a question, else 0.0."""
+        self._cover_units()
         flags = self._heading[units]
         for i in np.flatnonzero(flags < 0):
             u = int(units[i])
@@ -87,6 +105,7 @@ class SentenceFeatures:
 
     def units_fit(self, units: np.ndarray, kind: str) -> np.ndarray:
         """1.0 where the sentence unit can hold an answer of this kind (see answer_kinds)."""
+        self._cover_units()
         table = self._fits.get(kind)
         if table is None:
             table = self._fits.setdefault(kind, np.full(len(self._heading), -1, dtype=np.int8))
@@ -108,16 +127,15 @@ class SentenceFeatures:
         got = self._qterms.get(key)
         if got is not None:
             return got
-        vocab = self._vocab
         top = self.unknown_idf
+        words = [t for t in sentence_terms(query) if t not in FRAMING_TERMS]
+        known = self._idf_of({p for t in words for p in t.split("-")})
         terms, idf = [], []
-        for t in sentence_terms(query):
-            if t in FRAMING_TERMS:
-                continue
-            parts = [vocab[p] for p in t.split("-") if p in vocab]
+        for t in words:
+            parts = [known[p] for p in t.split("-") if known.get(p) is not None]
             if parts:
                 terms.append(t)
-                idf.append(max(float(self.idf[i]) for i in parts))
+                idf.append(max(parts))
             elif with_unknown:
                 terms.append(t)
                 idf.append(top)
@@ -126,6 +144,19 @@ class SentenceFeatures:
             self._qterms.clear()
         self._qterms[key] = got
         return got
+
+    def _idf_of(self, words: set[str]) -> dict[str, float | None]:
+        """BM25 IDF of these words (None: not in the index), asked of the store once per word."""
+        out = {w: self._idf.get(w, _UNSEEN) for w in words}
+        todo = sorted(w for w, v in out.items() if v is _UNSEEN)
+        if todo:
+            got = self.store.idf_of(todo)
+            fresh = {w: got.get(w) for w in todo}
+            if len(self._idf) > 100_000:
+                self._idf.clear()
+            self._idf.update(fresh)
+            out.update(fresh)
+        return out
 
     def coverage(self, question: str, units: np.ndarray, also: np.ndarray | None = None) -> np.ndarray:
         """IDF-weighted share of the question's words in each sentence (plus the
@@ -148,6 +179,7 @@ class SentenceFeatures:
 
     def _term_id_runs(self, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The units' distinct terms as ids, concatenated, and each unit's count."""
+        self._cover_units()
         # Stemming is the slow part: done outside the lock (unit_terms caches it).
         terms_of = {u: self.unit_terms(u) for u in np.unique(units[self._tid_pos[units] < 0]).tolist()}
         # Under the lock: term ids and array slots must be unique across threads,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from ..errors import RagError
+from ..store.protocol import Scope
+from ..text.dates import parse_day
 from ..types import Article
+
+__all__ = ["Filters", "parse_date_arg", "parse_day"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,15 @@ class Filters:
         """No restriction on which passages may be found (``recent_first`` only reorders)."""
         return not (self.article_ids or self.sources or self.date_from or self.date_to)
 
+    def scope(self) -> Scope:
+        """The same restriction as a store evaluates it (sources lower-cased, days as ordinals)."""
+        return Scope(
+            article_ids=frozenset(self.article_ids) if self.article_ids else None,
+            sources=frozenset(s.lower() for s in self.sources) if self.sources else None,
+            day_from=self.date_from.toordinal() if self.date_from else None,
+            day_to=self.date_to.toordinal() if self.date_to else None,
+        )
+
     def matches(self, article: Article) -> bool:
         """Whether one article passes, by the rule the retriever applies to its rows
         (sources case-insensitively; with a date bound, undated articles are out)."""
@@ -34,16 +47,6 @@ class Filters:
             if day is None or (self.date_from and day < self.date_from) or (self.date_to and day > self.date_to):
                 return False
         return True
-
-
-def parse_day(value: str | None) -> date | None:
-    """The calendar day of a stored ISO 8601 date or datetime; None when absent or unparseable."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
 
 
 def parse_date_arg(value: str | None) -> date | None:

@@ -7,15 +7,6 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
-def top(scores: np.ndarray, depth: int) -> tuple[list[int], list[float]]:
-    """The ``depth`` best ids of a score array, best first, with their scores."""
-    if depth <= 0:
-        return [], []
-    best = np.argpartition(-scores, depth - 1)[:depth]
-    best = best[np.argsort(-scores[best], kind="stable")]
-    return best.tolist(), scores[best].tolist()
-
-
 def rrf(orders: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
     """Weighted reciprocal rank fusion of ranked id lists."""
     lists = [(np.asarray(o, dtype=np.int64), w) for o, w in zip(orders, weights) if len(o)]

@@ -18,7 +18,7 @@ from ..types import Article, WireCopy
 
 class WireGroups:
     def __init__(self, store: Store):
-        metas = store.meta_by_row
+        metas = {store.row_by_id[a.article_id]: a for a in store.articles()}
         max_row = max(metas) + 1 if metas else 0
         members: defaultdict[str, list[Article]] = defaultdict(list)
         for row in sorted(metas):

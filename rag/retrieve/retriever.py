@@ -12,18 +12,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 
 from ..embed.base import Embedder
 from ..errors import RagError
-from ..store.protocol import Store
+from ..store.protocol import Candidates, Scope, Store
 from ..text.terms import bm25_query_tokens
 from ..types import SearchHit
 from .features import SentenceFeatures
 from .filters import Filters, parse_day
-from .fusion import diversify, mmr, rrf, top
+from .fusion import diversify, mmr, rrf
 from .groups import WireGroups
 from .params import SearchParams
 from .query import QueryAnalyzer, dates_in
@@ -61,17 +60,11 @@ class Retriever:
         self.embedder = embedder
         self.defaults = defaults or SearchParams()
         self.features = SentenceFeatures(store)
-        self._row_of = store.passages["article_row"]
+        self.query = QueryAnalyzer(store.sources())
         # Wire copies of one story count as one article in the diversity step.
         self.groups = WireGroups(store)
-        self._group_of = self.groups.index_by_row[self._row_of] if len(self._row_of) else self._row_of
-        metas = store.meta_by_row
-        max_row = max(metas) + 1 if metas else 0
-        # Per article row: lower-cased source and publication day, for filters.
-        self._source_by_row = np.array([(metas[r].source or "").lower() if r in metas else "" for r in range(max_row)], dtype=object)
-        days = [parse_day(metas[r].published_at) if r in metas else None for r in range(max_row)]
-        self._day_by_row = np.array([d.toordinal() if d else -1 for d in days], dtype=np.int64)
-        self.query = QueryAnalyzer(s for s in self._source_by_row if s)
+        row_of = store.passages["article_row"]
+        self._group_of = self.groups.index_by_row[row_of] if len(row_of) else row_of
 
     def content_query(self, query: str, params: SearchParams | None = None) -> str:
         """The question without the publisher names, dates and framing it only uses to say where to look."""
@@ -93,8 +86,8 @@ class Retriever:
         timings = Timings()
         if len(self.store) == 0:
             return SearchResult([], timings)
-        mask = self._mask(filters) if filters and not filters.is_empty() else None
-        if mask is not None and not mask.any():
+        scope = filters.scope() if filters and not filters.is_empty() else None
+        if scope is not None and not self.store.any_in(scope):
             return SearchResult([], timings)
 
         depth = max(p.candidates, k * 3)
@@ -107,17 +100,15 @@ class Retriever:
             qvec = self.embedder.embed_query(content)
             timings.embed_ms = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        dense_all = self.store.dense_scores(qvec) if qvec is not None else None
-        timings.dense_ms += (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        bm25_all = self.store.bm25_scores(bm25_query_tokens(content)) if mode in ("hybrid", "bm25") else None
+        tokens = bm25_query_tokens(content) if mode in ("hybrid", "bm25") else None
         timings.bm25_ms += (time.perf_counter() - t) * 1000
-        subs = self._metadata_masks(query) if mask is None and p.metadata_subqueries else []
+        cands = self.store.candidates(qvec, tokens)
+        subs = self._metadata_scopes(query) if scope is None and p.metadata_subqueries else []
         # Best-sentence score per passage, shared by the sub-searches below: their
         # candidates mostly repeat the main search's, and scoring sentences is the
         # costliest step of a search.
         best: dict[int, float] = {}
-        scores = self._ranked(content, qvec, bm25_all, dense_all, p, depth, mask, timings, best)
+        scores = self._ranked(content, qvec, cands, p, depth, scope, timings, best)
 
         # Per-source and per-date sub-searches: a question naming several
         # publishers ("... according to TechCrunch and The Verge") or publication
@@ -126,7 +117,7 @@ class Retriever:
             t = time.perf_counter()
             lists = [scores]
             for sub in subs:
-                lists.append(self._ranked(content, qvec, bm25_all, dense_all, p, depth, sub, timings, best))
+                lists.append(self._ranked(content, qvec, cands, p, depth, sub, timings, best))
             orders = [sorted(sc, key=sc.get, reverse=True) for sc in lists]
             weights = [1.0] + [p.subquery_weight] * len(subs)
             scores = rrf(orders, weights, p.rrf_k)
@@ -154,43 +145,44 @@ class Retriever:
         """"latest ...": fuse the relevance order with the same candidates ordered by
         publication day, newest first, so recent articles rise among the relevant ones."""
         pool = order[: max(k * 5, 50)]
-        days = self._day_by_row[self._row_of[np.array(pool, dtype=np.int64)]] if pool else np.zeros(0)
+        days = np.array([d.toordinal() if (d := parse_day(self.store.passage_meta(pid).published_at)) else -1
+                         for pid in pool], dtype=np.int64)
         newest = [pool[i] for i in np.argsort(-days, kind="stable")]
         fused = rrf([order, newest], [1.0, 1.0], p.rrf_k)
         return sorted(fused, key=fused.get, reverse=True), fused
 
-    def _metadata_masks(self, query: str) -> list[np.ndarray]:
-        masks = [self._source_mask(self.query.sources_named(name)) for name in self.query.sources_in(query)]
-        for day in dates_in(query):
-            m = (self._day_by_row == day.toordinal())[self._row_of]
-            if m.any():
-                masks.append(m)
-        return [m for m in masks if m.any()]
+    def _metadata_scopes(self, query: str) -> list[Scope]:
+        """One scope per publisher and per day the question names (those holding some passage)."""
+        named = [self.query.sources_named(name) for name in self.query.sources_in(query)]
+        scopes = [Scope(sources=frozenset(sources)) for sources in named if sources]
+        scopes += [Scope(day_from=day.toordinal(), day_to=day.toordinal()) for day in dates_in(query)]
+        # A scope with no passage would only add an empty list to the fusion.
+        return [s for s in scopes if self.store.any_in(s)]
 
-    def _ranked(self, query, qvec, bm25_all, dense_all, p: SearchParams, depth, mask, timings, best: dict[int, float]) -> dict[int, float]:
+    def _ranked(self, query, qvec, cands: Candidates, p: SearchParams, depth, scope, timings, best: dict[int, float]) -> dict[int, float]:
         if p.retrieval_mode == "dense":
             t = time.perf_counter()
-            ids, sc = self._dense(qvec, depth, mask, dense_all)
+            ids, sc = cands.dense(depth, scope)
             timings.dense_ms += (time.perf_counter() - t) * 1000
             return dict(zip(ids, sc))
         if p.retrieval_mode == "bm25":
             t = time.perf_counter()
-            ids, sc = self._bm25(bm25_all, depth, mask)
+            ids, sc = cands.bm25(depth, scope)
             timings.bm25_ms += (time.perf_counter() - t) * 1000
             return dict(zip(ids, sc))
         t = time.perf_counter()
-        d_ids, _ = self._dense(qvec, depth, mask, dense_all)
+        d_ids, _ = cands.dense(depth, scope)
         timings.dense_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        b_ids, _ = self._bm25(bm25_all, depth, mask)
+        b_ids, _ = cands.bm25(depth, scope)
         timings.bm25_ms += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         # Third list: each candidate ranked by its best-matching sentence. A
         # passage embedding blurs a one-sentence fact into its neighbours; the
         # sentence vectors (stored at ingest) bring it back into focus.
         n = p.sentence_candidates
-        cands = list(dict.fromkeys(d_ids[:n] + b_ids[:n]))
-        s_ids = self._by_best_sentence(query, qvec, cands, best, p)
+        pool = list(dict.fromkeys(d_ids[:n] + b_ids[:n]))
+        s_ids = self._by_best_sentence(query, qvec, pool, best, p)
         fused = rrf([d_ids, b_ids, s_ids], [p.dense_weight, p.bm25_weight, p.sentence_weight], p.rrf_k)
         timings.fuse_ms += (time.perf_counter() - t) * 1000
         return fused
@@ -208,35 +200,3 @@ class Retriever:
             scores = scores - self.features.heading_penalty(idx)
             best.update(zip(todo, np.maximum.reduceat(scores, starts).tolist()))
         return sorted(cands, key=best.__getitem__, reverse=True)
-
-    def _dense(
-        self, qvec: np.ndarray, depth: int, mask: np.ndarray | None, all_scores: np.ndarray | None = None
-    ) -> tuple[list[int], list[float]]:
-        if all_scores is None:
-            return self.store.dense_search(qvec, depth, mask)
-        scores = all_scores if mask is None else np.where(mask, all_scores, -np.inf)
-        return top(scores, min(depth, len(scores) if mask is None else int(mask.sum())))
-
-    @staticmethod
-    def _bm25(all_scores: np.ndarray | None, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]:
-        if all_scores is None:
-            return [], []
-        scores = np.where(mask, all_scores, 0.0) if mask is not None else all_scores
-        return top(scores, min(depth, int((scores > 0).sum())))
-
-    def _mask(self, f: Filters) -> np.ndarray:
-        rows_ok = np.ones(len(self._source_by_row), dtype=bool)
-        if f.article_ids:
-            wanted = {self.store.row_by_id[a] for a in f.article_ids if a in self.store.row_by_id}
-            rows_ok &= np.isin(np.arange(len(rows_ok)), list(wanted))
-        if f.sources:
-            lowered = {s.lower() for s in f.sources}
-            rows_ok &= np.array([s in lowered for s in self._source_by_row], dtype=bool)
-        if f.date_from:
-            rows_ok &= self._day_by_row >= f.date_from.toordinal()
-        if f.date_to:
-            rows_ok &= (self._day_by_row >= 0) & (self._day_by_row <= f.date_to.toordinal())
-        return rows_ok[self._row_of]
-
-    def _source_mask(self, sources_lower: Sequence[str]) -> np.ndarray:
-        return np.isin(self._source_by_row, sources_lower)[self._row_of]

@@ -72,6 +72,7 @@ class Manifest:
     index_setting: str = "auto"  # RAG_INDEX_TYPE the index was built with
     next_row: int = 1  # article rows are unique across segments and never reused
     segments: tuple[SegmentInfo, ...] = ()
+    store: str = "local"  # "milvus": a description of a Milvus index (one pseudo-segment)
 
     @property
     def n_articles(self) -> int:
@@ -136,11 +137,14 @@ def settings_mismatch(manifest: Manifest, settings: Settings) -> list[str]:
     vector index type ("auto" resolved by the index's size).
     """
     wanted_type = choose_index_type(settings.index_type, manifest.n_passages)
+    built_type = manifest.index_type
+    if manifest.store != "local":  # the server picks its own index: compare the setting
+        built_type, wanted_type = manifest.index_setting, settings.index_type
     pairs = {
         "embedding_model": (manifest.embedding_model, settings.embedding_model),
         "embedding_backend": (manifest.embedding_backend, settings.embedding_backend),
         "chunk_max_tokens": (manifest.chunk_max_tokens, settings.chunk_max_tokens),
         "chunk_overlap_tokens": (manifest.chunk_overlap_tokens, settings.chunk_overlap_tokens),
-        "index_type": (manifest.index_type, wanted_type),
+        "index_type": (built_type, wanted_type),
     }
     return [f"{k}: index {a!r}, settings {b!r}" for k, (a, b) in pairs.items() if a != b]

@@ -1,31 +1,31 @@
-"""What retrieval and answering read from an index: the seam a second store plugs into.
+"""What retrieval and answering read from an index: the seam every store plugs into.
 
-:class:`~rag.store.snapshot.IndexSnapshot` (the local, embedded store: several
-immutable segments read as one) is one implementation. Retrieval, the answerer and
-the faces use only these members, so a store backed by a server (dense + BM25
-candidates computed remotely) can be added without touching them.
+Two stores implement :class:`Store`: :class:`~rag.store.snapshot.IndexSnapshot`
+(the local, embedded store: immutable segments read as one) and
+:class:`~rag.store.milvus.snapshot.MilvusSnapshot` (a Milvus server computes the
+dense and BM25 candidates). Retrieval, the answerer and the faces use only these
+members and never ask which store they have.
 
 Passages and sentence units are addressed by dense integer ids, stable for the
-life of one store object (a snapshot): ``passages`` and ``units`` are structured
+life of one store object (a snapshot). ``passages`` and ``units`` are structured
 arrays with the fields of :data:`~rag.store.segment.PASSAGE_DTYPE` and
-:data:`~rag.store.segment.UNIT_DTYPE`; ``article_row`` is the article's key.
+:data:`~rag.store.segment.UNIT_DTYPE` (``article_row`` is the article's key); they
+hold a row for every id the store has handed out (the local store: all of them; a
+server store: the candidates' articles, fetched when a search first returns one).
+The units of one article have consecutive ids in text order, so the unit before or
+after a sentence is ``u - 1`` / ``u + 1`` when its ``article_row`` is the same.
 
-What a server-backed store (Milvus and the like) implements:
-
-* ``dense_scores`` may return None (it does for approximate local indexes too):
-  retrieval then asks ``dense_search`` for each ranked list, with a boolean mask
-  over the passages for the sub-searches restricted to one publisher or day; the
-  masks are built from ``passages["article_row"]`` and the article metadata, so a
-  server store turns one into a filter expression on its article rows.
-* ``bm25_scores`` returns one score per passage: a server store with its own
-  keyword search returns its top candidates' scores and zeros elsewhere.
-* the tables (``passages``, ``units``, metadata) are what answers quote from; a
-  server store keeps a local copy of them per snapshot, or fetches candidates' rows.
+Candidate searches take a :class:`Scope` (what a search may return: the user's
+filters, or one publisher or day for the sub-searches a question asks for) and a
+depth, and return ranked ids with scores; a store evaluates the scope its own way
+(the local store as boolean masks over its passages, a server store as a filter
+expression), so searching whole-index arrays never crosses this seam.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,13 +33,40 @@ from ..types import Article, Passage
 from .manifest import Manifest
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The passages a candidate search may return; every field given must hold.
+
+    Sources are compared lower-cased; days are ``date.toordinal()`` of an article's
+    publication day, inclusive, and with a day bound undated articles are out.
+    """
+
+    article_ids: frozenset[str] | None = None
+    sources: frozenset[str] | None = None  # lower-cased
+    day_from: int | None = None
+    day_to: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.article_ids or self.sources or self.day_from is not None or self.day_to is not None)
+
+
+class Candidates(Protocol):
+    """Ranked candidates for one question (its vector and BM25 tokens), per scope.
+
+    Made once per search: the local store computes the whole-index scores once and
+    masks them for each scope; a server store sends one request per call.
+    """
+
+    def dense(self, depth: int, scope: Scope | None) -> tuple[list[int], list[float]]: ...
+    def bm25(self, depth: int, scope: Scope | None) -> tuple[list[int], list[float]]: ...
+
+
 @runtime_checkable
 class Store(Protocol):
-    manifest: Manifest
+    manifest: Manifest  # what the index was built with; counts; generation
     passages: np.ndarray  # PASSAGE_DTYPE: article_row, start, end, unit_lo, unit_hi
     units: np.ndarray  # UNIT_DTYPE: article_row, start, end
-    meta_by_row: dict[int, Article]  # article metadata (text left empty) by article row
-    row_by_id: dict[str, int]
+    row_by_id: Mapping[str, int]  # article id -> article row (``in`` and ``[]``)
 
     def __len__(self) -> int: ...
 
@@ -48,19 +75,20 @@ class Store(Protocol):
     def article(self, article_id: str) -> Article: ...
     def article_text(self, row: int) -> str: ...
     def passage_counts(self) -> dict[str, int]: ...
+    def sources(self) -> list[str]: ...  # lower-cased publishers of the live articles
 
     # passages and sentence units
     def passage(self, pid: int) -> Passage: ...
     def passage_meta(self, pid: int) -> Article: ...
     def passage_units(self, pid: int) -> range: ...
+    def unit_text(self, unit: int) -> str: ...
     def unit_vectors_f32(self, units) -> np.ndarray: ...
     def passage_vectors(self, pids) -> np.ndarray: ...
 
     # candidate search
-    def dense_scores(self, qvec: np.ndarray) -> np.ndarray | None: ...
-    def dense_search(self, qvec: np.ndarray, depth: int, mask: np.ndarray | None) -> tuple[list[int], list[float]]: ...
-    def bm25_scores(self, tokens: list[str]) -> np.ndarray | None: ...
-    def vocabulary(self) -> dict[str, int]: ...
-    def term_idf(self) -> np.ndarray: ...
+    def candidates(self, qvec: np.ndarray | None, tokens: list[str] | None) -> Candidates: ...
+    def any_in(self, scope: Scope) -> bool: ...
+    def idf_of(self, terms: list[str]) -> dict[str, float]: ...  # BM25 IDF of the known terms
+    def max_idf(self) -> float: ...  # the IDF of the rarest term (1.0 for an empty index)
 
     def close(self) -> None: ...

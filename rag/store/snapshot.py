@@ -34,6 +34,8 @@ from .folder import check_index_folder
 from .layout import is_legacy, read_pointer
 from .manifest import Manifest, SegmentInfo, check_compatible
 from .migrate import migrate_legacy
+from .protocol import Scope
+from .scoped import LocalCandidates, RowFilters
 from .segment import PASSAGE_DTYPE, UNIT_DTYPE, Segment
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,8 @@ class IndexSnapshot:
         self._dim = dim
         self.bm25 = GlobalBm25([(s.postings, int(b), ids) for s, b, ids in zip(self.segments, p_base, self._pid_of)])
         self._all_flat = all(s.is_flat for s in self.segments)
+        self._row_filters: RowFilters | None = None  # built by the first filtered search
+        self._idf: np.ndarray | None = None
 
     # -- articles and passages -------------------------------------------------
     def __len__(self) -> int:
@@ -175,6 +179,14 @@ class IndexSnapshot:
         start, end = int(rec["start"]), int(rec["end"])
         text = self.article_text(row)[start:end]
         return Passage(int(pid), self.meta_by_row[row].article_id, start, end, text)
+
+    def sources(self) -> list[str]:
+        """Lower-cased publishers of the live articles (with repeats), in row order."""
+        return [(m.source or "").lower() for m in self.meta_by_row.values() if m.source]
+
+    def unit_text(self, unit: int) -> str:
+        u = self.units[unit]
+        return self.article_text(int(u["article_row"]))[int(u["start"]) : int(u["end"])]
 
     def passage_meta(self, pid: int) -> Article:
         return self.meta_by_row[int(self.passages[pid]["article_row"])]
@@ -220,6 +232,19 @@ class IndexSnapshot:
         return np.asarray(rows, dtype=np.float32)
 
     # -- candidate search ------------------------------------------------------
+    def candidates(self, qvec: np.ndarray | None, tokens: list[str] | None) -> LocalCandidates:
+        """Dense and BM25 candidates for one question, per scope (see :mod:`.scoped`)."""
+        return LocalCandidates(self, qvec, tokens)
+
+    def scope_mask(self, scope: Scope) -> np.ndarray:
+        """Which passages a scope allows (a boolean per passage)."""
+        if self._row_filters is None:
+            self._row_filters = RowFilters(self.meta_by_row, self.passages["article_row"])
+        return self._row_filters.mask(scope, self.row_by_id)
+
+    def any_in(self, scope: Scope) -> bool:
+        return bool(self.scope_mask(scope).any())
+
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray | None:
         """Inner product of the question with every passage, when every segment is exact (flat).
 
@@ -292,7 +317,18 @@ class IndexSnapshot:
 
     def term_idf(self) -> np.ndarray:
         """BM25 IDF per vocabulary term id (global document frequencies)."""
-        return self.bm25.idf()
+        if self._idf is None:
+            self._idf = self.bm25.idf()
+        return self._idf
+
+    def idf_of(self, terms: list[str]) -> dict[str, float]:
+        """BM25 IDF of those terms the index knows."""
+        idf, ids = self.term_idf(), self.bm25.term_id
+        return {t: float(idf[ids[t]]) for t in terms if t in ids}
+
+    def max_idf(self) -> float:
+        idf = self.term_idf()
+        return float(idf.max()) if len(idf) else 1.0
 
     def close(self) -> None:
         """Let go of the segments (they close when no snapshot holds them any more)."""

@@ -13,6 +13,7 @@ from functools import lru_cache
 __all__ = [
     "FRAMING_TERMS",
     "bm25_query_tokens",
+    "bm25_token_lists",
     "bm25_tokenize",
     "sentence_terms",
     "stemmer",
@@ -80,3 +81,12 @@ def sentence_terms(text: str) -> list[str]:
 
 # Stemmed words that frame a question rather than name its topic ("What is the name of ...").
 FRAMING_TERMS = frozenset({"name", "call", "happen", "say", "said", "accord", "report", "mani", "much"})
+
+
+def bm25_token_lists(texts: list[str]) -> list[list[str]]:
+    """The BM25 tokens of each text, as strings (what :func:`bm25_tokenize` turns into ids)."""
+    import bm25s
+
+    if not texts:
+        return []
+    return bm25s.tokenize(texts, stemmer=stemmer(), stopwords=stopwords(), return_ids=False, show_progress=False)
