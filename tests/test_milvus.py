@@ -252,8 +252,11 @@ def test_ray_ingest_local_cluster(milvus_uri, seed_engine, tmp_path, embedder) -
 
     assert not ray.is_initialized()  # the local cluster it started is shut down
     assert engine.snapshot.passage_counts() == seed_engine.snapshot.passage_counts()
-    for q in seed_questions()[:10]:
-        assert top(engine, q) == top(seed_engine, q), q
+    pairs = [(top(engine, q), top(seed_engine, q)) for q in seed_questions()[:10]]
+    # As in test_same_top_results_and_answers_as_local: the same passages and first
+    # passage; exact BM25 ties may be ordered differently by each engine.
+    assert all(set(m) == set(loc) and m[0] == loc[0] for m, loc in pairs)
+    assert sum(m == loc for m, loc in pairs) >= len(pairs) - 1
     # A second run adds nothing: every article is already there.
     again = engine.ingest_ray([SEEDS], workers=1, show_progress=False)
     assert not again.added and len(again.results) == 5

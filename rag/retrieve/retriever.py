@@ -63,8 +63,6 @@ class Retriever:
         self.query = QueryAnalyzer(store.sources())
         # Wire copies of one story count as one article in the diversity step.
         self.groups = WireGroups(store)
-        row_of = store.passages["article_row"]
-        self._group_of = self.groups.index_by_row[row_of] if len(row_of) else row_of
 
     def content_query(self, query: str, params: SearchParams | None = None) -> str:
         """The question without the publisher names, dates and framing it only uses to say where to look."""
@@ -128,7 +126,10 @@ class Retriever:
         if filters is not None and filters.recent_first:
             order, scores = self._newest_first(order, k, p)
         if p.article_diversity < 1.0:
-            order, scores = diversify(order, scores, self._group_of, k, p.article_diversity)
+            # Per candidate passage (a server store fetches passages as searches find them).
+            row_of, by_row = self.store.passages["article_row"], self.groups.index_by_row
+            group_of = {pid: int(by_row[row_of[pid]]) for pid in order[: max(k * 5, 50)]}
+            order, scores = diversify(order, scores, group_of, k, p.article_diversity)
         if p.mmr and qvec is not None:
             cand = order[: max(k * 4, 20)]
             order = mmr(qvec, cand, self.store.passage_vectors(cand), k, p.mmr_lambda)
