@@ -34,8 +34,6 @@ class SentenceFeatures:
 
     def __init__(self, store: Store):
         self.store = store
-        # The IDF of the rarest indexed term.
-        self.max_idf = store.max_idf()
         # A word no passage holds (document frequency 0) weighs what BM25's IDF gives
         # df = 0, above every indexed word. The abstention model was fitted with this
         # weight (bm25s's vocabulary carried one such empty term), so it is kept exact.

@@ -141,18 +141,6 @@ class Segment:
                 self._text_cache.popitem(last=False)
             return text
 
-    def article_rows(self, rows) -> list[tuple]:
-        """Full article records (``ARTICLE_COLUMNS``) of these rows, for a merge."""
-        out = []
-        rows = list(rows)
-        for i in range(0, len(rows), 500):
-            chunk = rows[i : i + 500]
-            out += self._db.execute(
-                f"SELECT {META_COLUMNS}, text, added_at, {select_list(self._db)} FROM articles WHERE row IN ({','.join('?' * len(chunk))}) ORDER BY row",
-                chunk,
-            ).fetchall()
-        return out
-
     def close(self) -> None:
         self._db.close()
 

@@ -326,10 +326,6 @@ class IndexSnapshot:
         idf, ids = self.term_idf(), self.bm25.term_id
         return {t: float(idf[ids[t]]) for t in terms if t in ids}
 
-    def max_idf(self) -> float:
-        idf = self.term_idf()
-        return float(idf.max()) if len(idf) else 1.0
-
     def close(self) -> None:
         """Let go of the segments (they close when no snapshot holds them any more)."""
         self.segments = ()

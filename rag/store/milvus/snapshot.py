@@ -315,10 +315,6 @@ class MilvusSnapshot:
         # float32, as the local store computes it (rag.store.bm25): the same scores.
         return float(np.float32(math.log(1 + (n - df + 0.5) / (df + 0.5))))
 
-    def max_idf(self) -> float:
-        """The IDF of a term in one passage (the rarest a term can be): what an unseen word weighs."""
-        return self._idf_from_df(1) if self._total else 1.0
-
     def close(self) -> None:
         # The connection is shared by the process's snapshots (MilvusIndex.shared).
         self._pool.shutdown(wait=False)
