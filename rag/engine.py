@@ -94,9 +94,10 @@ class Engine:
     def retriever(self) -> Retriever:
         """The retriever over the live snapshot; hold on to it to keep one view of the index."""
         r = self._retriever
-        if r is None:
+        if r is None or r.store.outgrown():
             with self._lock:
-                if self._retriever is None:
+                if self._retriever is None or self._retriever.store.outgrown():
+                    # Readers holding the outgrown snapshot keep it until they finish.
                     self._retriever = self._open()
                 r = self._retriever
         return r

@@ -114,13 +114,17 @@ class Settings(BaseSettings):
     wire_window_days: float = 7.0  # copies dated further apart than this are not grouped
 
     # Where the index lives: "local" (the folder above) or "milvus" (a Milvus server;
-    # see docs/milvus.md). RAG_MILVUS_URI is e.g. http://host:19530 or a Zilliz Cloud
+    # see docs/speed-and-scale.md). RAG_MILVUS_URI is e.g. http://host:19530 or a Zilliz Cloud
     # endpoint; the token is "user:password" or an API key.
     store: Literal["local", "milvus"] = "local"
     milvus_uri: str | None = None
     milvus_token: SecretStr | None = None
     milvus_database: str = "default"
     milvus_prefix: str = "rag_"  # collection names: <prefix>articles, <prefix>passages, <prefix>units
+    # A Milvus snapshot keeps the passages, sentence vectors and texts its searches
+    # fetched (~11 KB a passage with its sentences); past this many passages the next
+    # question opens a fresh snapshot, so a long-running server's memory stays bounded.
+    milvus_cache_passages: int = Field(default=50_000, ge=1)
     # `rag ingest --ray`: the Ray cluster (RAY_ADDRESS, Ray's own variable; None: a
     # local cluster of ray_local_cpus CPUs).
     ray_address: str | None = Field(default=None, validation_alias=AliasChoices("RAY_ADDRESS", "ray_address"))

@@ -125,6 +125,24 @@ def test_filters_become_expressions(seed_engine, milvus_seed_engine) -> None:
     assert milvus_seed_engine.snapshot.passage_counts() == seed_engine.snapshot.passage_counts()
 
 
+def test_a_full_cache_opens_a_fresh_snapshot(milvus_uri, milvus_seed_engine, embedder) -> None:
+    """A long-running server's snapshot keeps what its searches fetched; past
+    RAG_MILVUS_CACHE_PASSAGES the next question gets a fresh one, while a reader
+    holding the full one still reads it whole."""
+    from rag.engine import Engine
+
+    s = milvus_seed_engine.settings.model_copy(update={"milvus_cache_passages": 3})
+    engine = Engine(s, embedder=embedder)
+    first = engine.retriever
+    want = top(milvus_seed_engine, "Why was Hungary chosen for the summit?")
+    assert top(engine, "Why was Hungary chosen for the summit?") == want
+    assert first.store.outgrown() and len(first.store.passages) > 3
+    second = engine.retriever
+    assert second is not first and not second.store.outgrown() and len(second.store.passages) == 0
+    held = [h.passage for h in first.search("Why was Hungary chosen for the summit?", engine.search_params(top_k=5)).hits]
+    assert [(p.article_id, p.start, p.end) for p in held] == want and all(p.text for p in held)
+
+
 def test_remove_undo_and_migrate_back(milvus_uri, seed_engine, tmp_path, embedder) -> None:
     from rag.engine import Engine
     from rag.store.transfer import migrate

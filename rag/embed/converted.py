@@ -2,9 +2,13 @@
 
 A converted model is made once, locally, from the packaged torch weights, checked
 against torch, and cached under ``Settings.models_dir`` (by default one folder per
-user, shared by every index) under a name that hashes the model files (sizes and
-mtimes), the backend and the conversion recipe. It is written aside and moved into
-place with ``os.replace``, so a crash never leaves a half-written model behind.
+user, shared by every index) under a name that hashes the model files (names, sizes
+and the bytes at each end of each file: not mtimes, which differ between two installs
+of the same package, so two virtual environments share one entry instead of each
+deleting the other's as stale), the backend and the conversion recipe. It is written
+aside and moved into place with ``os.replace``, so a crash never leaves a half-written
+model behind, and converted under a lock file, so two processes starting at once
+convert once (the second waits, then loads the first one's entry).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from ..errors import RagError
 from ..settings import Settings
@@ -33,6 +38,24 @@ log = logging.getLogger(__name__)
 # Conversions patch process-global exporter state, and two threads converting the
 # same model would race for the cache entry: one conversion at a time per process.
 CONVERSION_LOCK = threading.Lock()
+# A conversion takes ~10 s on two cores; a waiter gives up well after that.
+CONVERSION_WAIT_S = 600
+HASHED_BYTES = 1 << 20  # bytes hashed at each end of a model file (with its size)
+
+
+def file_fingerprint(path: Path) -> str:
+    """The size and the first and last MiB of a file: cheap, and the same in every install."""
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(HASHED_BYTES))
+        if size > 2 * HASHED_BYTES:
+            f.seek(-HASHED_BYTES, os.SEEK_END)
+            h.update(f.read(HASHED_BYTES))
+        elif size > HASHED_BYTES:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 def remove_path(path: Path) -> None:
@@ -127,9 +150,8 @@ class ConvertedEmbedder(ABC):
         h.update(json.dumps({"model": self.name, **self.recipe}, sort_keys=True).encode())
         model_dir = self.files.model_dir
         for f in sorted(model_dir.rglob("*")):
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() != ".md":
-                st = f.stat()
-                h.update(f"{f.relative_to(model_dir).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() != ".md" and "__pycache__" not in f.parts:
+                h.update(f"{f.relative_to(model_dir).as_posix()}:{file_fingerprint(f)}\n".encode())
         return h.hexdigest()[:16]
 
     @cached_property
@@ -145,16 +167,24 @@ class ConvertedEmbedder(ABC):
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RagError(f"Cannot create the model cache {cache}: {exc}") from exc
-        log.info("%s %s to %s (%s), once: %s", self.VERB, self.name, self.FORMAT, self.backend, dst)
         tmp = cache / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            with CONVERSION_LOCK:
-                if self.entry_complete(dst):  # another embedder in this process just converted it
+            with CONVERSION_LOCK, FileLock(cache / f".{dst.name}.lock", timeout=CONVERSION_WAIT_S):
+                if self.entry_complete(dst):  # another embedder or process just converted it
                     return self.model_file(dst)
-                remove_path(tmp)
+                # Under the lock nobody else converts this entry: what is left of
+                # earlier attempts was left by a killed process.
+                for orphan in cache.glob(f".{dst.name}.*.tmp"):
+                    remove_path(orphan)
+                log.info("%s %s to %s (%s), once: %s", self.VERB, self.name, self.FORMAT, self.backend, dst)
                 self.write_entry(tmp)
                 remove_path(dst)  # a damaged entry (a folder is not replaced by os.replace)
                 os.replace(tmp, dst)  # the whole entry appears at once
+        except Timeout as exc:
+            raise RagError(
+                f"Another process has been converting {self.name!r} into {cache} for over "
+                f"{CONVERSION_WAIT_S} s; if none is running, delete {exc.lock_file} and try again."
+            ) from exc
         except RagError:
             raise
         except Exception as exc:  # noqa: BLE001 - converter failures come in many types

@@ -45,8 +45,8 @@ from .readers import iter_input_files, load_file
 
 log = logging.getLogger(__name__)
 WRITE_ARTICLES = 256  # articles per write (Milvus: per commit batch; local: per segment)
-EMBED_BATCH_ARTICLES = 16
-SECRETS = {"llm_api_key", "auth", "api_keys", "milvus_token"}  # articles per map_batches call on an actor
+EMBED_BATCH_ARTICLES = 16  # articles per map_batches call on an actor
+SECRETS = {"llm_api_key", "auth", "api_keys", "milvus_token"}  # settings never sent to workers
 
 
 @lru_cache(maxsize=2)
@@ -93,7 +93,9 @@ class EmbedActor:
         chunked = [_chunked(a, u, p) for a, u, p in zip(batch["article"], batch["units"], batch["passages"])]
         texts = passage_index_texts(chunked)
         unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
+        t = time.perf_counter()
         vectors = self.embedder.embed(texts + unit_texts).astype(np.float32)
+        took = time.perf_counter() - t
         out_p, out_u, at, u_at = [], [], 0, len(texts)
         for c in chunked:
             n_p, n_u = len(c.chunking.passages), len(c.chunking.units)
@@ -101,7 +103,11 @@ class EmbedActor:
             out_u.append(vectors[u_at : u_at + n_u].tobytes())
             at += n_p
             u_at += n_u
-        return {**batch, "vectors": out_p, "unit_vectors": out_u, "dim": [vectors.shape[1]] * len(chunked)}
+        # The actor's embedding seconds, spread over its articles by passage count: the
+        # driver sums them into the per-worker throughput that sizing a cluster needs.
+        share = [took * len(c.chunking.passages) / max(1, len(texts)) for c in chunked]
+        return {**batch, "vectors": out_p, "unit_vectors": out_u, "dim": [vectors.shape[1]] * len(chunked),
+                "embed_s": share}
 
 
 def _chunked(article: dict, units, passages) -> Chunked:
@@ -185,9 +191,13 @@ def ingest_paths_ray(
                   .map_batches(EmbedActor, fn_constructor_kwargs={"settings_doc": cdoc}, batch_size=EMBED_BATCH_ARTICLES,
                                concurrency=n_actors, num_cpus=1, batch_format="default"))
             pending: list[dict] = []
+            embed_s, n_passages, n_units = 0.0, 0, 0
             with tqdm(total=len(fresh), desc=f"Ingesting on Ray ({n_actors} embedding actors)", unit="article",
                       disable=not show_progress) as bar:
                 for row in ds.iter_rows():
+                    embed_s += float(row["embed_s"])
+                    n_passages += len(row["passages"])
+                    n_units += len(row["units"])
                     pending.append(row)
                     if len(pending) >= WRITE_ARTICLES:
                         _write(writer, pending, chunk_settings, settings, report, replacing)
@@ -196,6 +206,10 @@ def ingest_paths_ray(
                 if pending:
                     _write(writer, pending, chunk_settings, settings, report, replacing)
                     bar.update(len(pending))
+            if embed_s > 0:
+                log.info("embedding: %d passages and %d sentence units in %.1f actor-seconds, "
+                         "%.1f passages/s per actor (%d actors)",
+                         n_passages, n_units, embed_s, n_passages / embed_s, n_actors)
         log.info("ingested %d articles on Ray in %.1fs", len(report.added), time.perf_counter() - t0)
         return report
     finally:

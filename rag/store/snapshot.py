@@ -326,6 +326,9 @@ class IndexSnapshot:
         idf, ids = self.term_idf(), self.bm25.term_id
         return {t: float(idf[ids[t]]) for t in terms if t in ids}
 
+    def outgrown(self) -> bool:
+        return False  # memory-mapped segments: nothing grows with use
+
     def close(self) -> None:
         """Let go of the segments (they close when no snapshot holds them any more)."""
         self.segments = ()

@@ -51,7 +51,7 @@ def open_milvus(settings: Settings, *, embedding_model: str | None = None) -> "M
             "or `rag migrate --to milvus`."
         )
     index.check_model(record, embedding_model)
-    return MilvusSnapshot(index, record)
+    return MilvusSnapshot(index, record, cache_passages=settings.milvus_cache_passages)
 
 
 def scope_expr(scope: Scope | None, row_by_id) -> str | None:
@@ -97,8 +97,9 @@ class MilvusCandidates:
 class MilvusSnapshot:
     """The committed articles of a Milvus index as one Store (see the module notes)."""
 
-    def __init__(self, index: MilvusIndex, record: IndexRecord):
+    def __init__(self, index: MilvusIndex, record: IndexRecord, *, cache_passages: int = 50_000):
         self.index = index
+        self.cache_passages = cache_passages
         self.record = record
         self._below = record.next_row  # rows reserved later are never this snapshot's
         self.meta_by_row: dict[int, Article] = {}
@@ -314,6 +315,9 @@ class MilvusSnapshot:
         n = self._total
         # float32, as the local store computes it (rag.store.bm25): the same scores.
         return float(np.float32(math.log(1 + (n - df + 0.5) / (df + 0.5))))
+
+    def outgrown(self) -> bool:
+        return len(self.passages) > self.cache_passages
 
     def close(self) -> None:
         # The connection is shared by the process's snapshots (MilvusIndex.shared).
