@@ -34,6 +34,7 @@ is about as fast as torch; ``onnx-int8`` is the faster choice there.
 from __future__ import annotations
 
 import contextlib
+import os
 import logging
 import queue
 import shutil
@@ -163,6 +164,11 @@ class OpenVinoEmbedder(ConvertedEmbedder):
                 "INFERENCE_NUM_THREADS": self.threads,
                 "NUM_STREAMS": streams,
             }
+        if self.threads < (os.cpu_count() or 1):
+            # Fewer threads than cores means other embedders share the machine (Ray
+            # actors of one thread each): OpenVINO would pin each one's threads to the
+            # same first cores, so two actors on two cores ran at half speed each.
+            config["ENABLE_CPU_PINNING"] = False
         try:
             if width is None:
                 return core.compile_model(str(path), "CPU", config)
