@@ -256,7 +256,9 @@ def test_kill_9_mid_ingest_leaves_articles_whole_or_absent(milvus_uri, tmp_path,
     ix.close()
 
 
-def test_ray_ingest_local_cluster(milvus_uri, seed_engine, tmp_path, embedder) -> None:
+def test_ray_ingest_local_cluster(milvus_uri, seed_engine, tmp_path, embedder, caplog) -> None:
+    import logging
+
     from rag.engine import Engine
 
     bad = tmp_path / "in"
@@ -264,7 +266,11 @@ def test_ray_ingest_local_cluster(milvus_uri, seed_engine, tmp_path, embedder) -
     (bad / "empty.txt").write_text("")
     s = milvus_settings(tmp_path, milvus_uri, ray_local_cpus=2)
     engine = Engine(s, embedder=embedder)
-    report = engine.ingest_ray([SEEDS, bad / "empty.txt"], workers=1, show_progress=False)
+    with caplog.at_level(logging.INFO, logger="rag.ingest.distributed"):
+        report = engine.ingest_ray([SEEDS, bad / "empty.txt"], workers=1, show_progress=False)
+    # The actor's throughput, for sizing a cluster: every passage of the five articles counted.
+    n_passages = sum(seed_engine.snapshot.passage_counts().values())
+    assert f"embedding: {n_passages} passages and" in caplog.text and "passages/s per actor (1 actors)" in caplog.text
     assert len(report.added) == 5 and [r.path for r in report.rejected] == [str(bad / "empty.txt")]
     import ray
 

@@ -329,3 +329,19 @@ def test_two_processes_convert_once(tmp_path):
     assert len(entries) == 1 and entries[0].endswith(".onnx"), entries
     assert key in entries[0]
     assert not leftover.exists() and not list(cache.glob(".*.tmp"))
+
+
+def test_openvino_with_fewer_threads_than_cores_does_not_pin(onnx_index):
+    """Two one-thread embedders (Ray actors) on two cores: pinned, OpenVINO put both on
+    the same core and each ran at half speed."""
+    import os
+
+    from rag.embed.factory import create_embedder
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: nothing to share")
+    one = create_embedder(make_settings(onnx_index.parent / "index", embedding_backend="openvino",
+                                        model_cache_dir=onnx_index, embedding_threads=1))
+    one.embed(["a bulk batch", "of two texts"])
+    assert one._bulk.get_property("ENABLE_CPU_PINNING") is False
+    assert one.session.get_property("ENABLE_CPU_PINNING") is False
