@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..types import Article, FileResult
 from .readers import text_hash
 from .urls import normalize_url, site_of
-from .wire import SignatureCache, WireMatcher, shingles, signature
+from .wire import SignatureCache, WireMatcher, could_copy, shingles, signature
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ def group_wire_copies(articles: list[Article], settings: Settings, *, base: Inde
     matcher = WireMatcher(settings.wire_containment, settings.wire_window_days, text_of)
     cache = SignatureCache(root) if root is not None else None
     indexed = [a for a in base.articles() if a.article_id not in leaving] if base is not None else []
+    indexed = could_copy(indexed, articles, settings.wire_window_days)
     sigs = cache.load(a.article_id for a in indexed) if cache is not None else {}
     computed = {}
     for a in indexed:

@@ -89,7 +89,12 @@ class SignatureCache:
             return {}
         try:
             with sqlite3.connect(self.path, timeout=30) as db:
-                rows = db.execute("SELECT article_id, sig FROM signatures").fetchall()
+                ids = sorted(wanted)
+                rows = []
+                for i in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+                    part = ids[i : i + 900]
+                    rows += db.execute(f"SELECT article_id, sig FROM signatures WHERE article_id IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall()
         except sqlite3.Error as exc:
             log.warning("wire signature cache %s unreadable (%s): recomputing", self.path, exc)
             return {}
@@ -183,16 +188,47 @@ class WireMatcher:
         return best
 
     def _in_window(self, a: Article, b: Article) -> bool:
-        """Copies appear within days of each other; a story re-run a year later is news again."""
-        from datetime import datetime
+        return in_window(a, b, self.window_days)
 
-        if not (a.has_real_date and b.has_real_date):
-            return True
-        try:
-            da = datetime.fromisoformat(a.published_at.replace("Z", "+00:00"))
-            db = datetime.fromisoformat(b.published_at.replace("Z", "+00:00"))
-        except ValueError:
-            return True
-        if (da.tzinfo is None) != (db.tzinfo is None):
-            da, db = da.replace(tzinfo=None), db.replace(tzinfo=None)
-        return abs((da - db).total_seconds()) <= self.window_days * 86400
+
+def _when(a: Article):
+    """An article's real publication time (None: undated, or dated by its ingest)."""
+    from datetime import datetime
+
+    if not a.has_real_date:
+        return None
+    try:
+        return datetime.fromisoformat(a.published_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def in_window(a: Article, b: Article, window_days: float) -> bool:
+    """Copies appear within days of each other; a story re-run a year later is news again."""
+    da, db = _when(a), _when(b)
+    if da is None or db is None:
+        return True
+    if (da.tzinfo is None) != (db.tzinfo is None):
+        da, db = da.replace(tzinfo=None), db.replace(tzinfo=None)
+    return abs((da - db).total_seconds()) <= window_days * 86400
+
+
+def could_copy(indexed: list[Article], fresh: list[Article], window_days: float) -> list[Article]:
+    """The indexed articles inside the time window of some fresh one: the only ones a
+    fresh article can be a copy of. A feed adding ten of today's articles to an archive
+    of years then loads and hashes days of signatures, not the whole archive's."""
+    from datetime import timedelta
+
+    times = [_when(a) for a in fresh]
+    if any(t is None for t in times):
+        return indexed  # an undated fresh article may copy anything
+    slack = timedelta(days=window_days, hours=14)  # naive against aware times: any zone
+    lo = min(t.replace(tzinfo=None) for t in times) - slack
+    hi = max(t.replace(tzinfo=None) for t in times) + slack
+    out = []
+    for b in indexed:
+        tb = _when(b)
+        # A superset (the span of all fresh dates): the matcher checks each pair exactly.
+        if tb is None or lo <= tb.replace(tzinfo=None) <= hi:
+            out.append(b)
+    return out
