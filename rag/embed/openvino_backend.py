@@ -34,8 +34,8 @@ is about as fast as torch; ``onnx-int8`` is the faster choice there.
 from __future__ import annotations
 
 import contextlib
-import os
 import logging
+import os
 import queue
 import shutil
 import warnings

@@ -214,9 +214,10 @@ def in_window(a: Article, b: Article, window_days: float) -> bool:
 
 
 def could_copy(indexed: list[Article], fresh: list[Article], window_days: float) -> list[Article]:
-    """The indexed articles inside the time window of some fresh one: the only ones a
-    fresh article can be a copy of. A feed adding ten of today's articles to an archive
-    of years then loads and hashes days of signatures, not the whole archive's."""
+    """The indexed articles a fresh one can be a copy of: those dated within the window
+    of the fresh ones' span of dates, and the undated (a superset; the matcher checks
+    each pair exactly). A feed adding ten of today's articles to an archive of years
+    then loads and hashes days of signatures, not the whole archive's."""
     from datetime import timedelta
 
     times = [_when(a) for a in fresh]
@@ -228,7 +229,6 @@ def could_copy(indexed: list[Article], fresh: list[Article], window_days: float)
     out = []
     for b in indexed:
         tb = _when(b)
-        # A superset (the span of all fresh dates): the matcher checks each pair exactly.
         if tb is None or lo <= tb.replace(tzinfo=None) <= hi:
             out.append(b)
     return out

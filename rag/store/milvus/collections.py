@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -133,6 +134,9 @@ class MilvusIndex:
         self.passages = f"{self.prefix}passages"
         self.units = f"{self.prefix}units"
         self.settings = settings
+        # Fetches and term counts run side by side on the one connection; the pool is
+        # the connection's, so snapshots replaced on a long-running server leave no threads.
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus")
         try:
             from pymilvus import MilvusClient
         except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
@@ -170,6 +174,7 @@ class MilvusIndex:
             raise RagError(f"Milvus {what} failed at {self.uri}: {_milvus_message(exc)}") from exc
 
     def close(self) -> None:
+        self.pool.shutdown(wait=False)
         try:
             self.client.close()
         except Exception:  # noqa: BLE001 - closing a dead connection is not an error

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 import numpy as np
@@ -129,7 +128,6 @@ class MilvusSnapshot:
         self._pid: dict[int, int] = {}  # Milvus passage key -> passage id
         self._text: dict[int, str] = {}
         self._idf: dict[str, float | None] = {}
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="milvus")
 
     # -- articles ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -199,9 +197,9 @@ class MilvusSnapshot:
             got_p, got_u, got_t = [], [], []
             for i in range(0, len(todo), FETCH_ROWS):
                 expr = f"article_row in [{','.join(map(str, todo[i : i + FETCH_ROWS]))}]"
-                fp = self._pool.submit(ix.query_all, ix.passages, expr,
+                fp = self.index.pool.submit(ix.query_all, ix.passages, expr,
                                        ["key", "article_row", "start", "end", "unit_lo", "unit_hi", "vector"])
-                fu = self._pool.submit(ix.query_all, ix.units, expr, ["key", "article_row", "start", "end", "vector"])
+                fu = self.index.pool.submit(ix.query_all, ix.units, expr, ["key", "article_row", "start", "end", "vector"])
                 got_t.extend(ix.query_all(ix.articles, expr, ["article_row", "part", "text"]))
                 got_p.extend(fp.result())
                 got_u.extend(fu.result())
@@ -295,7 +293,7 @@ class MilvusSnapshot:
         """BM25 IDF (bm25s "lucene") of the terms some live passage holds: counted by the server."""
         todo = [t for t in dict.fromkeys(terms) if t not in self._idf]
         if todo:
-            futures = {t: self._pool.submit(self._df, t) for t in todo}
+            futures = {t: self.index.pool.submit(self._df, t) for t in todo}
             for t, f in futures.items():
                 df = f.result()
                 self._idf[t] = self._idf_from_df(df) if df else None
@@ -320,8 +318,7 @@ class MilvusSnapshot:
         return len(self.passages) > self.cache_passages
 
     def close(self) -> None:
-        # The connection is shared by the process's snapshots (MilvusIndex.shared).
-        self._pool.shutdown(wait=False)
+        pass  # the connection and its fetch threads are the process's (MilvusIndex.shared)
 
 
 __all__ = ["INFO_ROW", "MilvusCandidates", "MilvusSnapshot", "open_milvus", "scope_expr"]
