@@ -196,3 +196,34 @@ def test_a_format_1_index_is_migrated_once(seed_engine, tmp_path, caplog, tokens
     engine.reload()
     assert engine.ingest([SEED_FILES["moscow"]], show_progress=False).duplicates
     assert not [r for r in caplog.records if "migrated" in r.message]
+
+
+def test_one_writer_adding_twice_keeps_both_writes(fresh_engine):
+    """`rag ingest --ray` writes in batches under one writer lock: the second batch must
+    build on the manifest the first committed (it once built on the stale one and
+    dropped the first batch's segment)."""
+    from rag.ingest.pipeline import Chunked, chunk_article, passage_index_texts, write_chunked
+    from rag.ingest.readers import load_file
+    from rag.store.writes import index_writer
+    from rag.types import IngestReport
+
+    settings = fresh_engine.settings
+    embedder = fresh_engine.embedder
+    arts = [a for k in ("moscow", "bbc", "skai") for a in load_file(SEED_FILES[k], settings).articles]
+    report = IngestReport()
+    with index_writer(settings) as writer:
+        for batch in (arts[:2], arts[2:]):
+            chunked = [Chunked(a, chunk_article(a, embedder, settings)) for a in batch]
+            texts = passage_index_texts(chunked)
+            units = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
+            write_chunked(writer, chunked, embedder.embed(texts), embedder.embed(units), texts, settings,
+                          embedder.name, report)
+            assert {a.article_id for a in batch} <= {a.article_id for a in writer.articles()}
+        removed = writer.delete([arts[0].article_id])
+        assert [a.article_id for a in removed] == [arts[0].article_id]
+        assert arts[0].article_id not in writer
+    m = live_manifest(fresh_engine.index_dir)
+    assert len(m.segments) == 2 and m.n_articles == 2
+    fresh_engine.reload()
+    assert {a.article_id for a, _ in fresh_engine.articles()} == {a.article_id for a in arts[1:]}
+    assert len(report.added) == 3

@@ -76,6 +76,7 @@ class IndexState:
         self.root = root
         self.manifest = live_manifest(root) if root.is_dir() else None
         self.row_of: dict[str, tuple[int, int]] = {}  # article id -> (segment index, row)
+        self._articles: list[Article] | None = None
         for k, info in enumerate(self.manifest.segments if self.manifest else ()):
             dead = set(info.deleted)
             for row, aid in _query(root / info.name, "SELECT row, article_id FROM articles"):
@@ -86,12 +87,17 @@ class IndexState:
         return article_id in self.row_of
 
     def articles(self) -> list[Article]:
-        """The live articles' metadata (no text), read from the article stores only."""
-        out: list[Article] = []
-        for info in self.manifest.segments if self.manifest else ():
-            dead = set(info.deleted)
-            out += [a for row, a in _articles(self.root / info.name) if row not in dead]
-        return out
+        """The live articles' metadata (no text), read from the article stores only.
+
+        Read once per state (curation asks twice: for updates, then for wire copies;
+        at 100k articles each read is a second or so). Callers must not change the list."""
+        if self._articles is None:
+            out: list[Article] = []
+            for info in self.manifest.segments if self.manifest else ():
+                dead = set(info.deleted)
+                out += [a for row, a in _articles(self.root / info.name) if row not in dead]
+            self._articles = out
+        return self._articles
 
     def text_of(self, article_id: str) -> str:
         k, row = self.row_of[article_id]

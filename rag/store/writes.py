@@ -41,8 +41,17 @@ class LocalWriter:
 
     def __init__(self, root: Path):
         self.root = root
-        self.state = IndexState(root)
-        self.manifest = self.state.manifest
+        self._state: IndexState | None = IndexState(root)
+        self.manifest = self._state.manifest
+
+    @property
+    def state(self) -> IndexState:
+        # Read again after a write: the next add builds on the manifest that write
+        # committed (`rag ingest --ray` writes in batches under one writer lock).
+        if self._state is None:
+            self._state = IndexState(self.root)
+            self.manifest = self._state.manifest
+        return self._state
 
     def __contains__(self, article_id: str) -> bool:
         return article_id in self.state
@@ -62,13 +71,16 @@ class LocalWriter:
 
     def add(self, spec, items, vectors, unit_vectors, index_texts, *, replaces: Sequence[str] = ()) -> None:
         # The new versions' segment and the old versions' tombstones: one commit.
-        add_segment(self.state, spec, items, vectors, np.asarray(unit_vectors, dtype=np.float16), index_texts,
-                    replaces=replaces)
+        self.manifest = add_segment(self.state, spec, items, vectors, np.asarray(unit_vectors, dtype=np.float16),
+                                    index_texts, replaces=replaces)
+        self._state = None
 
     def delete(self, article_ids: list[str]) -> list[Article]:
         if self.manifest is None:
             raise IndexLoadError(f"No index at {self.root}.")
-        return delete_articles(self.state, article_ids)[1]
+        self.manifest, removed = delete_articles(self.state, article_ids)
+        self._state = None
+        return removed
 
 
 class MilvusSpecWriter:
