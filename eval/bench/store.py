@@ -47,6 +47,7 @@ ARTICLES_PER_ADD = 10
 def build_synthetic(root: Path, n: int, seed: int) -> float:
     """Write an ``n``-passage synthetic index at ``root`` (one segment); returns seconds."""
     from rag.ingest.readers import article_id_for
+    from rag.store.article_columns import OPTIONAL_COLUMNS
     from rag.store.commit import build_segment, commit, writer_lock
     from rag.store.faiss_index import build_faiss
     from rag.store.manifest import SegmentInfo
@@ -80,7 +81,8 @@ def build_synthetic(root: Path, n: int, seed: int) -> float:
             pos += len(texts[i]) + 1
         title = f"Synthetic article {a}"
         full = "\n".join(body)
-        records.append((row, article_id_for(title, full), title, "Synthetic Wire", None, "2024-01-01", None, None, full, None))
+        records.append((row, article_id_for(title, full), title, "Synthetic Wire", None, "2024-01-01", None, None, full, None,
+                        *(None,) * len(OPTIONAL_COLUMNS)))
     passages = np.array(p_rows, dtype=PASSAGE_DTYPE)
     units = np.zeros(n, dtype=UNIT_DTYPE)
     units["article_row"], units["start"], units["end"] = passages["article_row"], passages["start"], passages["end"]

@@ -18,6 +18,7 @@ Vectors cross the object store as float32 bytes (no pickle of engine objects).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict
@@ -124,14 +125,24 @@ def _init_ray(settings: Settings, address: str | None):
     if ray.is_initialized():
         return ray, False
     address = address or settings.ray_address
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False, include_dashboard=False)
-        else:
-            ray.init(num_cpus=settings.ray_local_cpus, log_to_driver=False, include_dashboard=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RagError(f"Cannot start or join the Ray cluster{f' at {address}' if address else ''}: {exc}") from exc
-    return ray, True
+    for attempt in (1, 2):
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, include_dashboard=False)
+            else:
+                ray.init(num_cpus=settings.ray_local_cpus, log_to_driver=False, include_dashboard=False)
+            return ray, True
+        except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions (e.g. a node start timeout)
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            # A local cluster's start waits 30 s for its raylet, which an overloaded
+            # machine can miss: once more before giving up.
+            if attempt == 1 and not address:
+                log.warning("the local Ray cluster did not start (%s); trying once more", exc)
+                continue
+            where = f" at {address}" if address else " (local)"
+            raise RagError(f"Cannot start or join the Ray cluster{where}: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def ingest_paths_ray(
