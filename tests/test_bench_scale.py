@@ -90,3 +90,20 @@ def test_pretokenized_bm25_matches_text_path():
         sa = a.get_scores([t for t in toks if t in a.vocab_dict])
         sb = b.get_scores([t for t in toks if t in b.vocab_dict])
         assert np.allclose(sa, sb, atol=1e-5)
+
+
+def test_store_bench_builds_an_index_the_store_opens(tmp_path):
+    """`bench store`'s synthetic index is written in the store's own format; it must
+    keep up with that format (a column added to the article table once broke a
+    half-hour build at its last step)."""
+    from eval.bench.store import build_synthetic
+    from rag.store.check import check_index
+    from rag.store.snapshot import open_index
+
+    root = tmp_path / "index"
+    build_synthetic(root, 3000, seed=0)
+    snap = open_index(root)
+    assert len(snap) == 3000 and len(snap.articles()) == snap.manifest.n_articles > 100
+    p = snap.passage(1234)
+    assert p.text and snap.article(p.article_id).text.count(p.text) >= 1
+    assert check_index(root).ok
