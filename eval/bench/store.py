@@ -99,15 +99,19 @@ def build_synthetic(root: Path, n: int, seed: int) -> float:
     return time.perf_counter() - t0
 
 
-def _rag_ingest(path: Path, index: Path) -> tuple[float, str]:
+def _rag_ingest(path: Path, index: Path) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system) of one `rag ingest` process, and its last line."""
     env = dict(os.environ, PYTHONPATH=str(HERE), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    before = os.times()
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "cli.main", "ingest", str(path), "--index", str(index), "-q"],
                           cwd=HERE, env=env, capture_output=True, text=True)
     took = time.perf_counter() - t
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     if proc.returncode != 0:
         raise SystemExit(f"rag ingest failed: {proc.stderr.strip()[-800:]}")
-    return took, proc.stdout.strip().splitlines()[-1]
+    return took, cpu, proc.stdout.strip().splitlines()[-1]
 
 
 def _store_write(root: Path, batch: list[dict], embedder) -> float:
@@ -170,14 +174,16 @@ def cmd_store(args: argparse.Namespace) -> dict:
     engine = Engine(settings)
     batches = [corpus[i * ARTICLES_PER_ADD : (i + 1) * ARTICLES_PER_ADD] for i in range(args.adds + 1)]
     work = Path(tempfile.mkdtemp(prefix="bench-store-adds-", dir=args.tmp))
-    add_s, lines = [], []
+    add_s, add_cpu, lines = [], [], []
     for i, batch in enumerate(batches[: args.adds]):
         f = work / f"add-{i}.json"
         f.write_text(json.dumps(batch), encoding="utf-8")
-        took, line = _rag_ingest(f, root)
+        took, cpu, line = _rag_ingest(f, root)
         add_s.append(took)
+        add_cpu.append(cpu)
         lines.append(line)
-        print(f"  rag ingest of {len(batch)} articles: {took:.1f} s ({line})", flush=True)
+        print(f"  rag ingest of {len(batch)} articles: {took:.1f} s wall, {cpu:.1f} s CPU "
+              f"(load {os.getloadavg()[0]:.1f}; {line})", flush=True)
     write_s = _store_write(root, batches[args.adds], engine.embedder)
     print(f"  store write alone (segment + manifest) for {ARTICLES_PER_ADD} articles: {write_s:.2f} s", flush=True)
     grown = live_manifest(root)
@@ -227,7 +233,8 @@ def cmd_store(args: argparse.Namespace) -> dict:
         "index": str(root),
         "passages": n,
         "built_s": round(built_s, 1) if built_s else None,
-        "rag_ingest_10_articles_s": {"runs": [round(t, 2) for t in add_s], "median": round(statistics.median(add_s), 2) if add_s else None},
+        "rag_ingest_10_articles_s": {"runs": [round(t, 2) for t in add_s], "median": round(statistics.median(add_s), 2) if add_s else None,
+                                     "cpu_runs": [round(t, 2) for t in add_cpu]},
         "store_write_10_articles_s": round(write_s, 3),
         "segments_after_adds": len(grown.segments),
         "search_ms": search,

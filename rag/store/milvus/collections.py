@@ -142,13 +142,22 @@ class MilvusIndex:
         except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
             raise RagError(f"RAG_STORE=milvus needs the pymilvus package ({exc}).") from exc
         token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-        try:
-            self.client = MilvusClient(uri=self.uri, token=token, db_name=settings.milvus_database, timeout=30)
-        except Exception as exc:  # noqa: BLE001 - pymilvus raises several kinds; all mean "cannot connect"
-            raise RagError(
-                f"Cannot connect to the Milvus server at {self.uri} ({_milvus_message(exc)}). "
-                "Start the server or fix RAG_MILVUS_URI / RAG_MILVUS_TOKEN / RAG_MILVUS_DATABASE."
-            ) from exc
+        for attempt in (1, 2):
+            try:
+                self.client = MilvusClient(uri=self.uri, token=token, db_name=settings.milvus_database, timeout=30)
+                break
+            except Exception as exc:  # noqa: BLE001 - pymilvus raises several kinds; all mean "cannot connect"
+                # gRPC shares one transport per server in a process; a server that closed
+                # it (e.g. a grpc-python server tired of an idle client's keep-alive pings:
+                # "Too many pings") fails the next connect once, and the retry dials anew.
+                if attempt == 1:
+                    log.info("connecting to Milvus at %s failed (%s); trying once more", self.uri, _milvus_message(exc))
+                    time.sleep(1.0)
+                    continue
+                raise RagError(
+                    f"Cannot connect to the Milvus server at {self.uri} ({_milvus_message(exc)}). "
+                    "Start the server or fix RAG_MILVUS_URI / RAG_MILVUS_TOKEN / RAG_MILVUS_DATABASE."
+                ) from exc
 
     @classmethod
     def shared(cls, settings: Settings) -> "MilvusIndex":
