@@ -163,8 +163,11 @@ def test_remove_undo_and_migrate_back(milvus_uri, seed_engine, tmp_path, embedde
     assert migrate(back, "local", show_progress=False).copied == 5
     local = Engine(back.model_copy(update={"store": "local"}), embedder=embedder)
     assert local.snapshot.passage_counts() == seed_engine.snapshot.passage_counts()
+    # The round trip keeps every passage and vector: the same results as the original
+    # local index. (Not compared with the Milvus engine here: Milvus Lite keeps BM25
+    # statistics per sealed segment, and the re-added article sealed a second one.)
     for q in seed_questions()[:10]:
-        assert top(local, q) == top(engine, q), q
+        assert top(local, q) == top(seed_engine, q), q
 
 
 def test_errors_are_one_clear_line(milvus_uri, milvus_seed_engine, tmp_path, embedder) -> None:

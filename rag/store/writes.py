@@ -108,6 +108,9 @@ class MilvusSpecWriter:
     def text_of(self, article_id: str) -> str:
         return self._w.read_article(self._w.live_ids()[article_id]).text
 
+    def seal(self) -> None:
+        self._w.seal()
+
     def add(self, spec: IndexSpec, items, vectors, unit_vectors, index_texts, *, replaces: Sequence[str] = ()) -> None:
         from .milvus.collections import IndexRecord
 
@@ -133,7 +136,9 @@ class MilvusSpecWriter:
 def index_writer(settings: Settings) -> Iterator[Writer]:
     """The configured store, ready to write (the local store: under its writer lock)."""
     if settings.store == "milvus":
-        yield MilvusSpecWriter(settings)
+        writer = MilvusSpecWriter(settings)
+        yield writer
+        writer.seal()
         return
     root = Path(settings.index_dir)
     with writer_lock(root):

@@ -57,6 +57,7 @@ class MilvusWriter:
         self.index = MilvusIndex(settings)
         self.record = self.index.read_record()
         self._ids: dict[str, int] | None = None
+        self.wrote = False  # articles added in this session (then seal() flushes them)
 
     @property
     def manifest(self) -> Manifest | None:
@@ -153,6 +154,18 @@ class MilvusWriter:
         if self._ids is not None:
             self._ids.update({item.article.article_id: lo + i for i, item in enumerate(items)})
         steps.reached("milvus-committed")
+        self.wrote = True
+
+    def seal(self) -> None:
+        """After a run of writes (an ingest, a migration): ask the server to seal what
+        they left in growing segments, so its indexes (HNSW, BM25) are built over them.
+        Until then a server searches them by brute force: on Milvus Lite, the migrated
+        MultiHop-RAG index answered a question in ~50 s unsealed and ~5 s sealed."""
+        if self.record is None or not self.wrote:
+            return
+        ix = self.index
+        for name in (ix.passages, ix.units, ix.articles):
+            ix.call("flush", ix.client.flush, name)
 
     def _write_batch(self, batch, vectors, unit_vectors, tokens) -> None:
         ix = self.index
