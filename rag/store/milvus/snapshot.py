@@ -197,9 +197,9 @@ class MilvusSnapshot:
             got_p, got_u, got_t = [], [], []
             for i in range(0, len(todo), FETCH_ROWS):
                 expr = f"article_row in [{','.join(map(str, todo[i : i + FETCH_ROWS]))}]"
-                fp = self.index.pool.submit(ix.query_all, ix.passages, expr,
-                                       ["key", "article_row", "start", "end", "unit_lo", "unit_hi", "vector"])
-                fu = self.index.pool.submit(ix.query_all, ix.units, expr, ["key", "article_row", "start", "end", "vector"])
+                fp = ix.pool.submit(ix.query_all, ix.passages, expr,
+                                    ["key", "article_row", "start", "end", "unit_lo", "unit_hi", "vector"])
+                fu = ix.pool.submit(ix.query_all, ix.units, expr, ["key", "article_row", "start", "end", "vector"])
                 got_t.extend(ix.query_all(ix.articles, expr, ["article_row", "part", "text"]))
                 got_p.extend(fp.result())
                 got_u.extend(fu.result())

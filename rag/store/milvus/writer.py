@@ -161,7 +161,7 @@ class MilvusWriter:
         they left in growing segments, so its indexes (HNSW, BM25) are built over them.
         Until then a server searches them by brute force: on Milvus Lite, the migrated
         MultiHop-RAG index answered a question in ~50 s unsealed and ~5 s sealed."""
-        if self.record is None or not self.wrote:
+        if not self.wrote:  # (nothing written: no collection to flush, or nothing new in them)
             return
         ix = self.index
         for name in (ix.passages, ix.units, ix.articles):
