@@ -51,7 +51,7 @@ class AskSettings(Strict):
 
     top_k: int | None = Field(None, ge=1, le=100, description="passages to retrieve")
     retrieval_mode: Literal["hybrid", "dense", "bm25"] | None = None
-    answer_mode: Literal["extractive", "llamacpp", "openai"] | None = Field(
+    answer_mode: Literal["extractive", "local", "llamacpp", "openai"] | None = Field(
         None, description="an LLM mode only when the server has that model configured")
     mmr: bool | None = Field(None, description="diversify the passages (maximal marginal relevance)")
 

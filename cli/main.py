@@ -269,7 +269,7 @@ def answer_settings(args, engine):
     overrides = {}
     if getattr(args, "llm", None):
         overrides["answer_mode"] = args.llm
-    for flag, field in (("llm_model_path", "llm_model_path"), ("llm_base_url", "llm_base_url"), ("llm_model", "llm_model")):
+    for flag, field in (("local_model", "local_model"), ("llm_model_path", "llm_model_path"), ("llm_base_url", "llm_base_url"), ("llm_model", "llm_model")):
         if getattr(args, flag, None):
             overrides[field] = getattr(args, flag)
     if getattr(args, "k", None):
@@ -367,7 +367,10 @@ def cmd_chat(args) -> int:
 
 
 def add_llm_flags(p) -> None:
-    p.add_argument("--llm", choices=["extractive", "llamacpp", "openai"], help="answerer (default extractive)")
+    p.add_argument("--llm", choices=["extractive", "local", "llamacpp", "openai"],
+                   help="answerer (default extractive; local: the packaged Qwen model reads the best sentences)")
+    p.add_argument("--local-model", dest="local_model", choices=["qwen2.5-0.5b", "qwen2.5-1.5b"],
+                   help="packaged model for --llm local (default qwen2.5-0.5b)")
     p.add_argument("--llm-model-path", dest="llm_model_path", help="GGUF file for --llm llamacpp")
     p.add_argument("--llm-base-url", dest="llm_base_url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     p.add_argument("--llm-model", dest="llm_model", help="model name on the server")

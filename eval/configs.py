@@ -24,6 +24,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "the shipped settings: hybrid retrieval (BM25 + best sentence over dense and BM25 candidates, fused), top 10, per-source/day sub-queries, article diversity",
         "overrides": {},
     },
+    "local": {
+        "description": "the packaged Qwen2.5 0.5B model reads the best sentences and picks the short answer (answer_mode local)",
+        "overrides": {"answer_mode": "local", "local_model": "qwen2.5-0.5b"},
+    },
+    "local-1.5b": {
+        "description": "as local, with the larger packaged Qwen2.5 1.5B model",
+        "overrides": {"answer_mode": "local", "local_model": "qwen2.5-1.5b"},
+    },
     "late-sentences": {
         "description": "sentence vectors pooled from each passage's one pass (late chunking) instead of embedded one by one",
         "overrides": {"sentence_vectors": "late"},

@@ -575,6 +575,7 @@ def _record(q, answer, article_text, *, error: str | None = None) -> dict[str, A
         for c in answer.citations
     ]
     rec["short_answer"] = answer.short_answer.__dict__ if answer.short_answer else None
+    rec["reader"] = answer.reader
     rec["conflicting"] = [v.__dict__ for v in answer.conflicting]
     rec["confidence"] = None if answer.confidence is None else round(float(answer.confidence), 4)
     rec["multi_article"] = answer.multi_article

@@ -26,10 +26,12 @@ from typing import Iterator, Sequence
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
+from .answer.abstain import ABSTAIN_TEXT
 from .answer.citations import marker_chunks
 from .answer.extractive import ExtractiveAnswerer
 from .answer.followup import rewrite_followup, rewrite_with_model
 from .answer.generative import generate
+from .answer.reader import combine, read, shown_sentences
 from .engine import Engine
 from .errors import RagError
 from .llm.models import ChatModels
@@ -84,7 +86,7 @@ def build_chain(engine: Engine, chat_models: ChatModels | None = None) -> Runnab
         settings: Settings = inp.get("settings") or engine.settings
         history: list[Turn] = list(inp.get("history") or [])
         t = time.perf_counter()
-        if history and settings.answer_mode != "extractive":
+        if history and settings.answer_mode not in ("extractive", "local"):
             query = rewrite_with_model(chat_models.get(settings), history, question)
         else:
             query = rewrite_followup(question, history)
@@ -123,19 +125,39 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
     yield QueryEvent(state["query"])
     related = [RelatedPassage.from_hit(h) for h in hits]
     t = time.perf_counter()
-    if settings.answer_mode == "extractive":
+    reader = None
+    if settings.answer_mode in ("extractive", "local"):
         yield PassagesEvent(related)
         qvec = state.get("qvec")
         if qvec is None:  # BM25-only retrieval embeds nothing
             qvec = engine.query_embedder.embed_query(state["query"])
         answerer = ExtractiveAnswerer(retriever.features, settings, state["params"], analyzer=retriever.query)
-        found = answerer.answer(state["query"], qvec, hits)
+        if settings.answer_mode == "local":
+            # The extractive answer is shown at once (the draft); the model's checked
+            # reading of the best sentences replaces it in the final answer.
+            model = chat_models.get(settings)
+            full = answerer.answer(state["query"], qvec, hits, threshold=float("-inf"))
+            weak = full.confidence is None or full.confidence < settings.abstain_threshold
+            yield SourcesEvent([] if weak else full.citations)
+            for chunk in marker_chunks(ABSTAIN_TEXT if weak else full.text):
+                yield TextEvent(chunk)
+            timings["draft_ms"] = (time.perf_counter() - t) * 1000
+            shown = shown_sentences(full)
+            verdict = read(model, state["query"], shown)
+            found, how = combine(answerer, state["query"], full, shown, verdict)
+            timings["reader_ms"] = verdict.seconds * 1000
+            span = shown[verdict.sentence].text[verdict.start:verdict.end] if verdict.grounded else None
+            reader = {"reply": verdict.raw, "decision": how, "none": verdict.none, "span": verdict.yes_no or span,
+                      "extractive_short": full.short_answer.text if full.short_answer else None}
+        else:
+            found = answerer.answer(state["query"], qvec, hits)
         text, citations, abstained, conflict = found.text, found.citations, found.abstained, found.conflict
         short_answer, conflicting, confidence = found.short_answer, found.conflicting, found.confidence
         multi_article, evidence = found.multi_article, found.evidence
-        yield SourcesEvent(citations)
-        for chunk in marker_chunks(text):
-            yield TextEvent(chunk)
+        if reader is None:
+            yield SourcesEvent(citations)
+            for chunk in marker_chunks(text):
+                yield TextEvent(chunk)
         flagged = False
     else:
         context = hits[:LLM_PASSAGES]
@@ -156,7 +178,7 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             abstained=abstained, related=related,
             timings=timings, answerer=settings.answer_mode, flagged=flagged, conflict=conflict,
             short_answer=short_answer, conflicting=conflicting, confidence=confidence, multi_article=multi_article,
-            evidence=evidence, period=state["period"].label if state.get("period") else None,
+            evidence=evidence, period=state["period"].label if state.get("period") else None, reader=reader,
         )
     )
 

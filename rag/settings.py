@@ -165,7 +165,10 @@ class Settings(BaseSettings):
     abstain_threshold: float = 0.0
     answer_margin: float = 0.25  # extra sentences must score within this of the best
     duplicate_similarity: float = 0.85  # sentences this similar say the same thing
-    answer_mode: Literal["extractive", "llamacpp", "openai"] = "extractive"
+    # "local": a packaged instruction-tuned model (PyPI parts, see rag/llm/packaged.py)
+    # reads the extractive answer's best sentences and picks the short answer.
+    answer_mode: Literal["extractive", "local", "llamacpp", "openai"] = "extractive"
+    local_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = "qwen2.5-0.5b"
     llm_model_path: Path | None = None  # GGUF file for llama.cpp
     llm_base_url: str | None = None  # OpenAI-compatible server
     llm_model: str | None = None

@@ -262,6 +262,9 @@ class Answer:
     evidence: dict[str, float] = field(default_factory=dict)  # extractive: the features behind confidence
     # The period a time-aware question covered ("last week: 13–19 Oct 2025"), or None.
     period: str | None = None
+    # Answer mode "local": the reader model's raw reply and what decided the answer
+    # ("grounded", "model-none", "unsupported", ...; see rag/answer/reader.py).
+    reader: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

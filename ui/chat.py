@@ -39,7 +39,8 @@ BROWSER_STATE_SECRET = "article-rag-browser-state"
 _ANON_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 SEARCH_MODES = [("By keywords", "bm25"), ("Balanced", "hybrid"), ("By meaning", "dense")]
-ANSWER_MODES = {"extractive": "Quote the articles", "llamacpp": "Local language model",
+ANSWER_MODES = {"extractive": "Quote the articles", "local": "Local model (reads the quotes)",
+                "llamacpp": "Your GGUF model",
                 "openai": "Language model server"}
 
 

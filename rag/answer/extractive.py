@@ -37,6 +37,8 @@ VALUE_SENTENCES = 4
 MULTI_CANDIDATES = 60
 MAX_SIDES = 4
 SIDE_EXTRA = 2  # further sentences weighed for the entity the sides agree on
+# Best sentences kept on the answer for a reader model.
+RANKED = 12
 # Sentences searched for a copy of the answering sentence with the value changed.
 COPY_CANDIDATES = 30
 # Sentences of further articles weighed for a rival value.
@@ -58,6 +60,8 @@ class Extracted:
     confidence: float | None = None  # evidence strength the abstention threshold is compared with
     multi_article: bool = False  # answered per outlet or clue
     evidence: dict[str, float] = field(default_factory=dict)  # the abstention model's features
+    # The best-scoring sentences, best first: what a reader model is shown (rag/answer/reader.py).
+    ranked: list["Candidate"] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,13 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 
-    def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit]) -> Extracted:
-        """The answer: short answer first (factoid questions), then the cited sentences."""
+    def answer(self, question: str, qvec: np.ndarray, hits: list[SearchHit], *,
+               threshold: float | None = None) -> Extracted:
+        """The answer: short answer first (factoid questions), then the cited sentences.
+
+        ``threshold``: the evidence log-odds below which it abstains (default the
+        setting); a reader that weighs the evidence itself passes ``-inf`` to get the
+        composed answer with its confidence."""
         cands = self.candidates(question, qvec, hits)
         if not cands:
             return Extracted(ABSTAIN_TEXT, [], True)
@@ -160,14 +169,16 @@ class ExtractiveAnswerer:
         values = self._values(question, pool, short_kind)
         features = self.evidence(question, cands, sides, values)
         confidence = evidence_strength(features)
-        if confidence < self.settings.abstain_threshold:
+        limit = self.settings.abstain_threshold if threshold is None else threshold
+        if confidence < limit:
             return Extracted(ABSTAIN_TEXT, [], True, confidence=confidence, multi_article=len(sides) >= 2,
-                             evidence=features)
+                             evidence=features, ranked=cands[:RANKED])
         if len(sides) >= 2:
             found = self._answer_sides(question, sides, outlets, pool, values)
         else:
             found = self._answer(question, cands, pool, values)
         found.confidence, found.multi_article, found.evidence = confidence, len(sides) >= 2, features
+        found.ranked = cands[:RANKED]
         return found
 
     def _values(self, question: str, pool: list[Candidate], short_kind: str) -> list[Value]:
@@ -284,7 +295,7 @@ class ExtractiveAnswerer:
         for label, c, _ in sides:
             c = self._readable(c)
             n = len(citations) + 1
-            citations.append(self._citation(n, c))
+            citations.append(self.citation(n, c))
             parts.append(f"{label}: {' '.join(c.text.split())} {marker(n)}")
         text = " · ".join(parts)
         if asks_order(question, outlets) and len(sides) >= 2:
@@ -302,7 +313,7 @@ class ExtractiveAnswerer:
                     i = values[0].best[0]
                     c = self._readable(pool[i])
                     n = len(citations) + 1
-                    citations.append(self._citation(n, c))
+                    citations.append(self.citation(n, c))
                     text += f" · {c.hit.article.source or c.hit.article.title}: {' '.join(c.text.split())} {marker(n)}"
                     short = self._short_answer(values[0], pool, citations, short_kind)
         if short is not None:
@@ -382,7 +393,7 @@ class ExtractiveAnswerer:
                 seen_articles.add(a.article_id)
                 c = self._readable(c)
                 n = len(citations) + 1
-                citations.append(self._citation(n, c))
+                citations.append(self.citation(n, c))
                 sentences.append(f"{' '.join(c.text.split())} {marker(n)}")
                 ns.append(n)
                 sources.append(a.source or a.title)
@@ -393,7 +404,7 @@ class ExtractiveAnswerer:
         text = "The sources differ: " + " · ".join(parts) + ". " + " ".join(sentences)
         return Extracted(text, citations, False, True, None, conflicting)
 
-    def _citation(self, n: int, c: Candidate) -> Citation:
+    def citation(self, n: int, c: Candidate) -> Citation:
         a = c.hit.article
         return Citation(n, a.article_id, a.title, a.source, a.url, a.published_at, c.text, c.start, c.end,
                         c.hit.passage.passage_id, c.hit.passage.start, c.hit.passage.end,
@@ -470,7 +481,7 @@ class ExtractiveAnswerer:
             markers = []
             for c in group:
                 n = len(citations) + 1
-                citations.append(self._citation(n, c))
+                citations.append(self.citation(n, c))
                 markers.append(marker(n))
             parts.append(f"{' '.join(group[0].text.split())} {''.join(markers)}")
         return " ".join(parts), citations

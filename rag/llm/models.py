@@ -22,12 +22,17 @@ from ..errors import LLMError, first_line
 from ..settings import Settings
 from .llamacpp import LlamaCppChat, load_llama
 from .openai_compat import make_openai, max_tokens_fields
+from .packaged import MODELS, ensure_model, installed
 
 log = logging.getLogger(__name__)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
     """The chat model ``settings.answer_mode`` asks for; LLMError if it cannot be made."""
+    if settings.answer_mode == "local":
+        path = ensure_model(settings.local_model, settings.models_dir)
+        return LlamaCppChat(loaded=load_llama(path), model_path=str(path), temperature=0.0,
+                            max_tokens=settings.llm_max_tokens)
     if settings.answer_mode == "llamacpp":
         loaded = load_llama(settings.llm_model_path)
         return LlamaCppChat(
@@ -40,7 +45,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         return make_openai(settings)
     raise LLMError(
         f"Answer mode {settings.answer_mode!r} uses no language model: "
-        "choose 'llamacpp' or 'openai'."
+        "choose 'local', 'llamacpp' or 'openai'."
     )
 
 
@@ -51,7 +56,7 @@ class ChatModels:
         self._models: dict[tuple, BaseChatModel] = {}
 
     def get(self, settings: Settings) -> BaseChatModel:
-        key = (settings.answer_mode, str(settings.llm_model_path), settings.llm_base_url, settings.llm_model)
+        key = (settings.answer_mode, settings.local_model, str(settings.llm_model_path), settings.llm_base_url, settings.llm_model)
         if key not in self._models:
             self._models[key] = make_chat_model(settings)
         return self._models[key]
@@ -151,6 +156,8 @@ def stream_text(model: BaseChatModel, messages: list[BaseMessage], **kwargs: Any
 def answer_modes(settings: Settings) -> list[str]:
     """The answer modes ``settings`` can run: extractive always, an LLM mode once its model is configured."""
     modes = ["extractive"]
+    if settings.local_model in MODELS and installed(MODELS[settings.local_model]):
+        modes.append("local")
     if settings.llm_model_path:
         modes.append("llamacpp")
     if settings.llm_base_url:
