@@ -21,6 +21,13 @@ figures per set:
 
 ``--write`` stores the model fitted on everything, with these figures, in
 ``rag/answer/abstain_weights.json`` (JSON, no pickle).
+
+``--reader MODEL`` fits the local reader's decision instead (``rag/answer/reader.py``):
+the runs are ``--config local`` ones with that packaged model, the features are the
+extractive log-odds and the model's token signals each record keeps under
+``reader.features``, and ``--write`` stores them under ``MODEL`` in
+``rag/answer/reader_weights.json``. Fit SQuAD on its tuning half only
+(``python -m eval.subset ... --half tuning --out DIR``).
 """
 
 from __future__ import annotations
@@ -35,12 +42,19 @@ import numpy as np
 THRESHOLDS = np.round(np.arange(-4.0, 4.0, 0.05), 2)
 
 
-def load(path: str, features: tuple[str, ...]) -> dict[str, np.ndarray]:
+def load(path: str, features: tuple[str, ...], reader: bool = False) -> dict[str, np.ndarray]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    cfg = next(iter(data["configs"].values()))
-    rows = [r for r in cfg["records"] if r["error"] is None and r.get("evidence_features")]
+    if reader:
+        cfg = next(c for c in data["configs"].values() if c["overrides"].get("answer_mode") == "local")
+    else:
+        cfg = next(iter(data["configs"].values()))
+
+    def feats(r: dict) -> dict | None:
+        return ((r.get("reader") or {}).get("features")) if reader else r.get("evidence_features")
+
+    rows = [r for r in cfg["records"] if r["error"] is None and feats(r)]
     return {
-        "X": np.array([[r["evidence_features"].get(f, 0.0) for f in features] for r in rows], dtype=float),
+        "X": np.array([[feats(r).get(f, 0.0) for f in features] for r in rows], dtype=float),
         "unans": np.array([not r["answerable"] for r in rows]),
     }
 
@@ -77,19 +91,21 @@ def subset(s: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
 
 def main(argv=None) -> int:
     from rag.answer.abstain import ABSTAIN_WEIGHTS, EVIDENCE_FEATURES
+    from rag.answer.reader import READER_FEATURES, READER_WEIGHTS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="NAME=results.json")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--write", action="store_true", help=f"write the model to {ABSTAIN_WEIGHTS}")
+    p.add_argument("--reader", metavar="MODEL", help="fit the local reader's decision for this packaged model")
+    p.add_argument("--write", action="store_true", help=f"write the model to {ABSTAIN_WEIGHTS} (or {READER_WEIGHTS})")
     args = p.parse_args(argv)
-    features = EVIDENCE_FEATURES
+    features = READER_FEATURES if args.reader else EVIDENCE_FEATURES
     assert features[0] == "bias"
     names, sets = [], []
     for item in args.runs:
         name, _, path = item.partition("=")
         names.append(name)
-        sets.append(load(path, features))
+        sets.append(load(path, features, reader=bool(args.reader)))
     rng = random.Random(0)
     folds = []
     for s in sets:
@@ -117,7 +133,18 @@ def main(argv=None) -> int:
         }
     report["weights"] = {f: round(float(x), 5) for f, x in zip(features, w_all)}
     print(json.dumps(report, indent=1))
-    if args.write:
+    if args.write and args.reader:
+        data = json.loads(READER_WEIGHTS.read_text(encoding="utf-8")) if READER_WEIGHTS.exists() else {}
+        data["about"] = ("The local reader's decision (rag/answer/reader.py), per packaged model: log-odds that "
+                         "the articles answer the question; it abstains below 0. Fitted by `python -m eval.calibrate "
+                         "--reader MODEL NAME=results.json ... --write`.")
+        data.setdefault("models", {})[args.reader] = {
+            "command": "python -m eval.calibrate --reader " + args.reader + " " + " ".join(args.runs) + " --write",
+            "weights": report["weights"], "held_out": report["sets"],
+        }
+        READER_WEIGHTS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {READER_WEIGHTS}")
+    elif args.write:
         ABSTAIN_WEIGHTS.write_text(json.dumps({
             "about": "Abstention model of the extractive answerer (rag/answer/abstain.py): log-odds that the "
                      "articles answer the question; it abstains below RAG_ABSTAIN_THRESHOLD (0). Fitted by "

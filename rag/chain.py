@@ -31,7 +31,7 @@ from .answer.citations import marker_chunks
 from .answer.extractive import ExtractiveAnswerer
 from .answer.followup import rewrite_followup, rewrite_with_model
 from .answer.generative import generate
-from .answer.reader import combine, read, shown_sentences
+from .answer.reader import combine, read, reader_features, shown_sentences
 from .engine import Engine
 from .errors import RagError
 from .llm.models import ChatModels
@@ -144,11 +144,12 @@ def _answer_events(engine: Engine, chat_models: ChatModels, state: dict) -> Iter
             timings["draft_ms"] = (time.perf_counter() - t) * 1000
             shown = shown_sentences(full)
             verdict = read(model, state["query"], shown)
-            found, how = combine(answerer, state["query"], full, shown, verdict)
+            found, how = combine(answerer, state["query"], full, shown, verdict, model_name=settings.local_model)
             timings["reader_ms"] = verdict.seconds * 1000
             span = shown[verdict.sentence].text[verdict.start:verdict.end] if verdict.grounded else None
             reader = {"reply": verdict.raw, "decision": how, "none": verdict.none, "span": verdict.yes_no or span,
-                      "extractive_short": full.short_answer.text if full.short_answer else None}
+                      "extractive_short": full.short_answer.text if full.short_answer else None,
+                      "features": reader_features(full.confidence, verdict)}
         else:
             found = answerer.answer(state["query"], qvec, hits)
         text, citations, abstained, conflict = found.text, found.citations, found.abstained, found.conflict

@@ -10,28 +10,36 @@ The reply is then checked, never trusted:
 * the words must be found verbatim (case and spacing aside) in a shown sentence;
   the short answer is that exact span of the article, cited to its sentence. Words
   found nowhere are dropped and the extractive answer stands (``reader="unsupported"``);
-* "none" counts as evidence against answering, weighed with the extractive
-  evidence log-odds (``confidence``): the answer abstains when the model says none
-  and the extractive evidence is below ``NONE_KEEPS_ABOVE``, or when the evidence is
-  below ``ANSWER_ABOVE`` even with a grounded span;
+* whether to answer at all is one fitted decision over the extractive evidence
+  log-odds (``confidence``) and what the model's own token probabilities say: how
+  likely its first token was "none" rather than a sentence number, and how sure it
+  was of the words it copied (``reader_features``). A small model almost never
+  *writes* "none" (1 in 683 SQuAD questions, half of them about absent articles),
+  but the probability it gave "none" still carries the judgement. The weights are
+  fitted per model by ``python -m eval.calibrate --reader`` (``reader_weights.json``);
 * disagreements found by the extractive answerer are kept as they are (both values
   side by side): the model never picks one silently.
 
-Thresholds were chosen on the tuning half of the SQuAD dev articles, the seed set
-and MultiHop-RAG dev (docs/answering.md, "Local reader").
+Measured on the SQuAD dev articles (tuning and held-out halves apart), the seed set
+and MultiHop-RAG dev: docs/answering.md, "Local reader".
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from ..llm.models import stream_text
+from ..llm.models import reply_with_logprobs
 from ..types import Citation, ShortAnswer
 from .abstain import ABSTAIN_TEXT
 from .citations import marker
@@ -44,9 +52,16 @@ log = logging.getLogger(__name__)
 SHOWN_SENTENCES = 6  # sentences the model reads: the answer is in the top 3 for ~0.92 of SQuAD questions
 SENTENCE_CHARS = 400  # a longer sentence is cut (the span must still be found in the full one)
 REPLY_TOKENS = 24
-# Decision on the extractive evidence log-odds (see the module docstring).
+TOP_LOGPROBS = 10
+# A grounded span longer than this that holds the extractive short answer is a
+# copied clause, not an answer: the extractive span inside it is shown instead.
+LONG_SPAN_WORDS = 8
+# Without fitted weights for the model: abstain below this extractive log-odds, or
+# when the model wrote "none" and the evidence is below NONE_KEEPS_ABOVE.
 ANSWER_ABOVE = -1.0
 NONE_KEEPS_ABOVE = 2.5
+READER_WEIGHTS = Path(__file__).with_name("reader_weights.json")
+READER_FEATURES = ("bias", "confidence", "none_logprob", "span_logprob", "grounded")
 
 SYSTEM = """\
 You answer a question using only the numbered sentences from news articles.
@@ -66,7 +81,7 @@ Sentences:
 Question: How much will the repairs cost?"""
 _EXAMPLE_A = "2: $4 million"
 
-_REPLY = re.compile(r"^\s*\[?(\d{1,2})\]?\s*[:.)\-–]\s*(.+?)\s*$")
+_REPLY = re.compile(r"^\s*(?:\[(\d{1,2})\]\s*[:.)\-–]?|(\d{1,2})\s*[:.)\-–])\s*(.+?)\s*$")
 _NONE = re.compile(r"^\W*(none|no answer|not (?:stated|given|mentioned))\b", re.I)
 _YES_NO = re.compile(r"^(yes|no)\b\W*$", re.I)
 _TRIM = "\"'“”‘’`.,;:!? "
@@ -83,6 +98,8 @@ class Verdict:
     end: int = 0
     yes_no: str | None = None  # "yes" | "no"
     seconds: float = 0.0
+    none_logprob: float | None = None  # log P(first token is "none"), from the model's logprobs
+    span_logprob: float | None = None  # mean logprob of the tokens after "n:"
 
     @property
     def grounded(self) -> bool:
@@ -126,7 +143,8 @@ def _find(phrase: str, text: str) -> tuple[int, int] | None:
     if not words:
         return None
     pattern = r"\s+".join(re.escape(w) for w in words)
-    m = re.search(rf"(?<!\w){pattern}(?!\w)", text, re.I) or re.search(pattern, text, re.I)
+    # Whole words only: a reply that stops inside a word ("Budapes") is not a span.
+    m = re.search(rf"(?<!\w){pattern}(?!\w)", text, re.I)
     return (m.start(), m.end()) if m else None
 
 
@@ -136,7 +154,7 @@ def check_reply(raw: str, sentences: list[Candidate]) -> Verdict:
     if not line or _NONE.match(line):
         return Verdict(raw, none=True)
     m = _REPLY.match(line)
-    number, words = (int(m.group(1)), m.group(2)) if m else (None, line)
+    number, words = (int(m.group(1) or m.group(2)), m.group(3)) if m else (None, line)
     words = words.strip(_TRIM)
     if _NONE.match(words):
         return Verdict(raw, none=True)
@@ -157,19 +175,64 @@ def check_reply(raw: str, sentences: list[Candidate]) -> Verdict:
     return Verdict(raw)
 
 
+def token_signals(content: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """``(none_logprob, span_logprob)`` from OpenAI-shaped ``logprobs.content`` entries."""
+    if not content:
+        return None, None
+    first = content[0].get("top_logprobs") or []
+    none = [math.exp(t["logprob"]) for t in first if t["token"].strip().lower().startswith("non")]
+    floor = min((t["logprob"] for t in first), default=-20.0) - 1.0  # "none" not even in the top tokens
+    none_logprob = max(math.log(sum(none)), -20.0) if none else max(floor, -20.0)
+    colon = next((k for k, e in enumerate(content) if ":" in e["token"]), None)
+    after = [e["logprob"] for e in content[(colon + 1 if colon is not None else 0):] if e["token"].strip()]
+    span_logprob = max(sum(after) / len(after), -20.0) if after else None
+    return none_logprob, span_logprob
+
+
 def read(model: BaseChatModel, question: str, sentences: list[Candidate]) -> Verdict:
     """Ask the model; the checked verdict (LLMError when the model fails)."""
     if not sentences:
         return Verdict("", none=True)
     t = time.perf_counter()
-    raw = "".join(stream_text(model, reader_messages(question, sentences), max_tokens=REPLY_TOKENS, temperature=0.0))
-    verdict = replace(check_reply(raw, sentences), seconds=time.perf_counter() - t)
+    raw, content = reply_with_logprobs(model, reader_messages(question, sentences), top=TOP_LOGPROBS,
+                                       max_tokens=REPLY_TOKENS, temperature=0.0)
+    none_logprob, span_logprob = token_signals(content)
+    verdict = replace(check_reply(raw, sentences), seconds=time.perf_counter() - t,
+                      none_logprob=none_logprob, span_logprob=span_logprob)
     log.debug("reader: %r -> %s", raw, verdict)
     return verdict
 
 
+def reader_features(confidence: float | None, verdict: Verdict) -> dict[str, float]:
+    """What the fitted decision reads (``READER_FEATURES``); missing signals are neutral."""
+    return {
+        "bias": 1.0,
+        "confidence": max(confidence if confidence is not None else -10.0, -10.0),
+        "none_logprob": verdict.none_logprob if verdict.none_logprob is not None else (0.0 if verdict.none else -10.0),
+        "span_logprob": verdict.span_logprob if verdict.span_logprob is not None else 0.0,
+        "grounded": 1.0 if verdict.grounded else 0.0,
+    }
+
+
+@lru_cache(maxsize=1)
+def _weights() -> dict[str, dict[str, float]]:
+    if not READER_WEIGHTS.exists():
+        return {}
+    data = json.loads(READER_WEIGHTS.read_text(encoding="utf-8"))
+    return {name: entry["weights"] for name, entry in data.get("models", {}).items()}
+
+
+def answers(model_name: str | None, confidence: float | None, verdict: Verdict) -> bool | None:
+    """The fitted decision for ``model_name`` (log-odds ≥ 0: answer); None without weights."""
+    weights = _weights().get(model_name or "")
+    if not weights:
+        return None
+    x = reader_features(confidence, verdict)
+    return sum(weights.get(f, 0.0) * v for f, v in x.items()) >= 0.0
+
+
 def combine(answerer: ExtractiveAnswerer, question: str, found: Extracted, shown: list[Candidate],
-            verdict: Verdict) -> tuple[Extracted, str]:
+            verdict: Verdict, model_name: str | None = None) -> tuple[Extracted, str]:
     """The final answer from the extractive one (computed with no abstention) and the
     model's verdict: ``(answer, how)`` where ``how`` says what decided it."""
     confidence = found.confidence if found.confidence is not None else float("-inf")
@@ -177,9 +240,17 @@ def combine(answerer: ExtractiveAnswerer, question: str, found: Extracted, shown
                         conflict=False, conflicting=[])
     if found.abstained and not found.ranked:
         return found, "no-evidence"
-    if confidence < ANSWER_ABOVE:
+    fitted = answers(model_name, found.confidence, verdict)
+    if fitted is not None:
+        if not fitted:
+            return abstained, "fitted-abstain"
+        if verdict.none:
+            return found, "model-none-overruled"
+        if not verdict.grounded:
+            return found, "unsupported"
+    elif confidence < ANSWER_ABOVE:
         return abstained, "weak-evidence"
-    if verdict.none:
+    elif verdict.none:
         return (abstained, "model-none") if confidence < NONE_KEEPS_ABOVE else (found, "model-none-overruled")
     if not verdict.grounded:
         return (found, "unsupported") if confidence >= answerer.settings.abstain_threshold else (abstained, "unsupported")
@@ -192,6 +263,10 @@ def combine(answerer: ExtractiveAnswerer, question: str, found: Extracted, shown
         return found, "multi-kept"
     start, end = lead.start + verdict.start, lead.start + verdict.end
     text = answerer.store.article_text(int(answerer.store.units["article_row"][lead.unit]))[start:end]
+    inner = found.short_answer
+    if (len(text.split()) > LONG_SPAN_WORDS and inner is not None and inner.text.lower() in text.lower()
+            and found.citations):
+        return found, "long-span"
     short = ShortAnswer(text, 1, start, end, expected_kind(question))
     return _with_lead(answerer, found, lead, f"{text} —", short), "grounded"
 

@@ -143,6 +143,47 @@ def _to_llama_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
 _CALL_OPTIONS = ("max_tokens", "temperature", "stop")  # per-call overrides we honour
 
 
+class TokenLogprobs:
+    """A llama.cpp logits processor that records each generated step's top tokens.
+
+    ``Llama`` returns logprobs only when built with ``logits_all=True``, which keeps
+    a vocabulary-wide row of logits for every prompt token (gigabytes at 4k context).
+    A processor sees the next-token logits anyway, so this records the same thing for
+    the generated steps only. The entries follow the OpenAI ``logprobs.content`` shape
+    that ``ChatOpenAI`` puts in ``response_metadata``, so callers read one format.
+    """
+
+    def __init__(self, llama: Any, top: int) -> None:
+        self.llama, self.top = llama, top
+        self.steps: list[tuple[int, list[tuple[int, float]]]] = []  # (prompt length, top (id, logprob))
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        peak = logits.max()
+        logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))
+        best = np.argpartition(-logprobs, self.top)[: self.top]
+        best = best[np.argsort(-logprobs[best])]
+        self.steps.append((len(input_ids), [(int(i), float(logprobs[i])) for i in best]))
+        return scores
+
+    def content(self, chosen: list[int]) -> list[dict[str, Any]]:
+        """The entries, given the token ids actually generated (greedy when unknown)."""
+        out = []
+        for k, (_, top) in enumerate(self.steps):
+            token = chosen[k] if k < len(chosen) else top[0][0]
+            logprob = next((lp for i, lp in top if i == token), top[-1][1])
+            out.append({
+                "token": self._text(token), "logprob": logprob,
+                "top_logprobs": [{"token": self._text(i), "logprob": lp} for i, lp in top],
+            })
+        return out
+
+    def _text(self, token: int) -> str:
+        return self.llama.detokenize([token]).decode("utf-8", errors="replace")
+
+
 class LlamaCppChat(BaseChatModel):
     """A chat model over a shared in-process ``llama_cpp.Llama``.
 
@@ -181,9 +222,17 @@ class LlamaCppChat(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         params = self._params(stop, kwargs)
+        llama = self.loaded.llama
+        # ``logprobs=True`` (the ChatOpenAI call option): the steps' top tokens come
+        # back on a last, empty chunk's ``response_metadata["logprobs"]``.
+        recorder = TokenLogprobs(llama, int(kwargs.get("top_logprobs") or 5)) if kwargs.get("logprobs") else None
+        if recorder is not None:
+            from llama_cpp import LogitsProcessorList
+
+            params["logits_processor"] = LogitsProcessorList([recorder])
         with self.loaded.lock:
             try:
-                parts = self.loaded.llama.create_chat_completion(
+                parts = llama.create_chat_completion(
                     messages=_to_llama_messages(messages), stream=True, **params
                 )
                 for part in parts:
@@ -195,6 +244,13 @@ class LlamaCppChat(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(text, chunk=chunk)
                     yield chunk
+                if recorder is not None and recorder.steps:
+                    # The generated ids sit in the context after the prompt the
+                    # first step saw (llama.cpp keeps them in ``input_ids``).
+                    first = recorder.steps[0][0]
+                    chosen = [int(t) for t in llama.input_ids[first:llama.n_tokens]]
+                    meta = {"logprobs": {"content": recorder.content(chosen)}}
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=meta))
             except (ValueError, RuntimeError) as exc:
                 # e.g. "Requested tokens (5000) exceed context window of 4096"
                 raise LLMError(

@@ -153,6 +153,26 @@ def stream_text(model: BaseChatModel, messages: list[BaseMessage], **kwargs: Any
         raise _as_llm_error(exc, model) from exc
 
 
+def reply_with_logprobs(model: BaseChatModel, messages: list[BaseMessage], top: int = 5,
+                        **kwargs: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The whole reply and its tokens' logprobs (OpenAI ``logprobs.content`` entries;
+    empty when the back end gives none), with the same one-line errors as ``stream_text``."""
+    import openai
+
+    text: list[str] = []
+    content: list[dict[str, Any]] = []
+    try:
+        for chunk in model.stream(messages, logprobs=True, top_logprobs=top, **kwargs):
+            text.append(str(chunk.text))
+            content.extend(((chunk.response_metadata or {}).get("logprobs") or {}).get("content") or [])
+    except LLMError:
+        raise
+    except (openai.APIError, ModelError, *_http_error_types()[0], *_http_error_types()[1]) as exc:
+        log.debug("LLM call failed", exc_info=True)
+        raise _as_llm_error(exc, model) from exc
+    return "".join(text), content
+
+
 def answer_modes(settings: Settings) -> list[str]:
     """The answer modes ``settings`` can run: extractive always, an LLM mode once its model is configured."""
     modes = ["extractive"]

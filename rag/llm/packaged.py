@@ -168,13 +168,13 @@ def _stamp_matches(target: Path, model: PackagedModel) -> bool:
             and stamp.get("mtime_ns") == st.st_mtime_ns)
 
 
-def ensure_model(name: str, cache_dir: Path) -> Path:
+def ensure_model(name: str | PackagedModel, cache_dir: Path) -> Path:
     """The assembled, verified GGUF file of packaged model ``name`` in ``cache_dir``.
 
     LLMError (one line, naming the package to install) when a part is missing or
     damaged, or the cache folder cannot be written.
     """
-    model = packaged_model(name)
+    model = name if isinstance(name, PackagedModel) else packaged_model(name)
     target = Path(cache_dir) / model.file_name
     if _stamp_matches(target, model):
         return target
