@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag.runtime import configure_process
 
-from . import devrun, embed, ingest, query, ray_ingest, scale, store
+from . import devrun, embed, ingest, query, ray_ingest, reader, scale, store
 from .common import BACKENDS, BENCH
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_parser(sub, common)
     devrun.add_parser(sub, common)
     ray_ingest.add_parser(sub, common)
+    reader.add_parser(sub, common)
     return p
 
 
