@@ -752,7 +752,7 @@ def test_language_model_answers_stream_and_can_be_stopped(server, session):
     page = session.page
     session.new_chat()
     page.locator("#settings").click()
-    page.locator("#answer-mode label", has_text="Local language model").click()
+    page.locator("#answer-mode label", has_text="Your GGUF model").click()
 
     page.evaluate(RECORD_LIVE)
     n = session.send("Where will Trump and Putin meet?")

@@ -229,7 +229,9 @@ class Chat:
                 elif isinstance(event, TextEvent):
                     parts.append(event.text)
                     text = "".join(parts)
-                    yield {v.live: render.live_message(question, text), v.partial: {"question": question, "text": text}}
+                    note = render.READING_NOTE if mode == "local" else None
+                    yield {v.live: render.live_message(question, text, note=note),
+                           v.partial: {"question": question, "text": text}}
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
             if answer is None:

@@ -345,10 +345,17 @@ def live_message(question: str | None, partial: str | None = None, *, note: str 
     """
     if question is None:
         return ""
-    inner = (f'<span class="pending">{esc(note or "")}</span>' if partial is None
-             else styled_markers(partial.lstrip()) + '<span class="cursor" aria-hidden="true">▍</span>')
+    if partial is None:
+        inner = f'<span class="pending">{esc(note or "")}</span>'
+    else:  # a note under a draft: e.g. the local model is still reading it
+        inner = styled_markers(partial.lstrip()) + '<span class="cursor" aria-hidden="true">▍</span>'
+        if note:
+            inner += f'<div class="pending" role="status">{esc(note)}</div>'
     return (f'<div class="exchange live-exchange">{user_bubble(question)}'
             f'<div class="msg bot live" data-testid="bot-live" aria-busy="true"><div class="bubble">{inner}</div></div></div>')
+
+
+READING_NOTE = "The local model is reading these sources…"
 
 
 def searching_note(question: str, query: str | None) -> str:
