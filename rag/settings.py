@@ -167,7 +167,9 @@ class Settings(BaseSettings):
     duplicate_similarity: float = 0.85  # sentences this similar say the same thing
     # "local": a packaged instruction-tuned model (PyPI parts, see rag/llm/packaged.py)
     # reads the extractive answer's best sentences and picks the short answer.
-    answer_mode: Literal["extractive", "local", "llamacpp", "openai"] = "extractive"
+    # RAG_LLM is the shorter name the CLI's --llm suggests; RAG_ANSWER_MODE wins if both are set.
+    answer_mode: Literal["extractive", "local", "llamacpp", "openai"] = Field(
+        default="extractive", validation_alias=AliasChoices("RAG_ANSWER_MODE", "RAG_LLM", "answer_mode"))
     local_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = "qwen2.5-0.5b"
     llm_model_path: Path | None = None  # GGUF file for llama.cpp
     llm_base_url: str | None = None  # OpenAI-compatible server

@@ -23,6 +23,25 @@ QWEN = MODELS["qwen2.5-0.5b"]
 needs_qwen = pytest.mark.skipif(not installed(QWEN), reason="the qwen2.5-0.5b part packages are not installed")
 
 
+# -- settings ---------------------------------------------------------------------------
+
+
+def test_rag_llm_names_the_answer_mode(monkeypatch):
+    from pydantic import ValidationError
+
+    from rag.settings import Settings
+
+    monkeypatch.delenv("RAG_ANSWER_MODE", raising=False)
+    monkeypatch.setenv("RAG_LLM", "local")
+    assert Settings(_env_file=None).answer_mode == "local"
+    monkeypatch.setenv("RAG_ANSWER_MODE", "extractive")  # the long name wins
+    assert Settings(_env_file=None).answer_mode == "extractive"
+    monkeypatch.delenv("RAG_ANSWER_MODE")
+    monkeypatch.setenv("RAG_LLM", "gpt")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
 # -- assembly (synthetic parts) ---------------------------------------------------------
 
 
