@@ -165,6 +165,11 @@ def test_live_message_and_scope_note():
     assert "marker-draft" in render.live_message("Where?", "Budapest [1] is")
     assert render.live_message(None) == ""
     assert "Searching" in render.live_message("Where?", note="Searching…")
+    # The local reader's draft: the extractive text streams, the note says the model is still reading.
+    draft = Tree(render.live_message("Where?", "Budapest [1]", note=render.READING_NOTE))
+    assert draft.find("span", "cursor") and "Budapest" in draft.all_text
+    assert draft.find("div", "pending") and render.READING_NOTE in draft.all_text
+    assert "&lt;b&gt;" in render.live_message("Where?", "x", note="<b>")  # the note is text, never HTML
     note = render.scope_note({"sources": ["BBC", "AP"], "date_from": "2025-10-01", "article_ids": ["x"]})
     assert "Searched only in BBC, AP · from 2025-10-01 on · in 1 chosen article" in note
     assert render.scope_note(None) == ""
