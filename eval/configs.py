@@ -17,7 +17,7 @@ from typing import Any
 
 # Settings that shape the index itself: part of the index fingerprint.
 INDEX_FIELDS = ("embedding_model", "embedding_backend", "chunk_max_tokens", "chunk_overlap_tokens", "index_type",
-                "sentence_vectors")
+                "sentence_vectors", "passage_vectors")
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {
@@ -35,6 +35,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "late-sentences": {
         "description": "sentence vectors pooled from each passage's one pass (late chunking) instead of embedded one by one",
         "overrides": {"sentence_vectors": "late"},
+    },
+    "embedded-passages": {
+        "description": "a model pass over each passage (with its header) instead of pooling its sentence vectors (the default before issue 28)",
+        "overrides": {"passage_vectors": "embedded"},
     },
     "bm25": {
         "description": "lexical retrieval only (BM25)",

@@ -75,6 +75,8 @@ class Chunking:
 
     units: list[Span]
     passages: list[Span]
+    # Word pieces of each unit (without [CLS]/[SEP]); empty where not counted.
+    unit_tokens: tuple[int, ...] = ()
 
 
 def chunk_text(
@@ -127,7 +129,7 @@ def chunk_text(
             k -= 1
         i = k if k > i else j
     spans = [u for u, _ in units]
-    return Chunking(spans, _fit(text, spans, ranges, count_tokens, budget))
+    return Chunking(spans, _fit(text, spans, ranges, count_tokens, budget), tuple(n for _, n in units))
 
 
 def _split_long(text, span, budget, token_offsets, count_tokens):

@@ -38,6 +38,7 @@ from .pipeline import (
     chunk_article,
     chunk_settings_for,
     curate,
+    embed_pooled,
     new_articles,
     passage_index_texts,
     write_chunked,
@@ -77,7 +78,7 @@ def _chunk(row: dict, settings_doc: str) -> dict:
     article = Article(**row["article"])
     c = chunk_article(article, _tokenizer(settings.embedding_model), settings)
     return {"article": row["article"], "units": [[u.start, u.end] for u in c.units],
-            "passages": [[p.start, p.end] for p in c.passages]}
+            "passages": [[p.start, p.end] for p in c.passages], "unit_tokens": list(c.unit_tokens)}
 
 
 class EmbedActor:
@@ -89,31 +90,39 @@ class EmbedActor:
         # One thread per actor: parallelism comes from the actor pool.
         settings = _settings(settings_doc).model_copy(update={"embedding_threads": 1})
         self.embedder = create_embedder(settings)
+        self.pooled = settings.passage_vectors == "pooled"
 
     def __call__(self, batch: dict) -> dict:
-        chunked = [_chunked(a, u, p) for a, u, p in zip(batch["article"], batch["units"], batch["passages"])]
+        chunked = [_chunked(a, u, p, n) for a, u, p, n in
+                   zip(batch["article"], batch["units"], batch["passages"], batch["unit_tokens"])]
         texts = passage_index_texts(chunked)
-        unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
         t = time.perf_counter()
-        vectors = self.embedder.embed(texts + unit_texts).astype(np.float32)
+        if self.pooled:
+            p_vectors, u_vectors = embed_pooled(self.embedder, chunked)
+        else:
+            unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
+            vectors = self.embedder.embed(texts + unit_texts)
+            p_vectors, u_vectors = vectors[: len(texts)], vectors[len(texts) :]
+        p_vectors, u_vectors = p_vectors.astype(np.float32), u_vectors.astype(np.float32)
         took = time.perf_counter() - t
-        out_p, out_u, at, u_at = [], [], 0, len(texts)
+        out_p, out_u, at, u_at = [], [], 0, 0
         for c in chunked:
             n_p, n_u = len(c.chunking.passages), len(c.chunking.units)
-            out_p.append(vectors[at : at + n_p].tobytes())
-            out_u.append(vectors[u_at : u_at + n_u].tobytes())
+            out_p.append(p_vectors[at : at + n_p].tobytes())
+            out_u.append(u_vectors[u_at : u_at + n_u].tobytes())
             at += n_p
             u_at += n_u
         # The actor's embedding seconds, spread over its articles by passage count: the
         # driver sums them into the per-worker throughput that sizing a cluster needs.
         share = [took * len(c.chunking.passages) / max(1, len(texts)) for c in chunked]
-        return {**batch, "vectors": out_p, "unit_vectors": out_u, "dim": [vectors.shape[1]] * len(chunked),
+        return {**batch, "vectors": out_p, "unit_vectors": out_u, "dim": [p_vectors.shape[1]] * len(chunked),
                 "embed_s": share}
 
 
-def _chunked(article: dict, units, passages) -> Chunked:
+def _chunked(article: dict, units, passages, unit_tokens=()) -> Chunked:
     return Chunked(Article(**article), Chunking([Span(int(s), int(e)) for s, e in units],
-                                                [Span(int(s), int(e)) for s, e in passages]))
+                                                [Span(int(s), int(e)) for s, e in passages],
+                                                tuple(int(n) for n in unit_tokens)))
 
 
 def _init_ray(settings: Settings, address: str | None):

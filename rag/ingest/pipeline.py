@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..embed.base import Embedder
 from ..embed.late import embed_with_spans
+from ..embed.pooled import pooled_vectors
 from ..errors import RagError
 from ..settings import Settings
 from ..store import steps
@@ -118,16 +119,19 @@ def ingest_articles(
         t0 = time.perf_counter()
         if settings.sentence_vectors == "late":
             new_vectors, new_unit_vectors = _embed_late(embedder, chunked, texts, progress, show_progress)
+        elif settings.passage_vectors == "pooled":
+            new_vectors, new_unit_vectors = embed_pooled(embedder, chunked, progress, show_progress)
         else:
             unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
             # One run over both: the backend sorts them by length into full batches.
             both = _embed_with_progress(embedder, texts + unit_texts, progress, show_progress, "passages and sentences")
             new_vectors, new_unit_vectors = both[: len(texts)], both[len(texts) :]
         log.info(
-            "embedded %d passages and %d sentences (%s) in %.1fs",
+            "embedded %d passages and %d sentences (sentences %s, passages %s) in %.1fs",
             len(texts),
             len(new_unit_vectors),
             settings.sentence_vectors,
+            "pooled" if settings.passage_vectors == "pooled" and settings.sentence_vectors != "late" else "embedded",
             time.perf_counter() - t0,
         )
         steps.reached("embedded")
@@ -240,6 +244,40 @@ def _embed_late(embedder, chunked: list[Chunked], texts: list[str], progress, sh
     lone = embedder.embed(alone) if alone else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     units = [span_vectors[k][j] if k >= 0 else lone[j] for k, j in where]
     return vectors, np.stack(units) if units else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+
+
+def embed_pooled(embedder, chunked: list[Chunked], progress=None, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Sentence vectors, and passage vectors pooled from them and their header's (see rag.embed.pooled)."""
+    unit_texts = [c.article.text[u.start : u.end] for c in chunked for u in c.chunking.units]
+    heads = [article_header(c.article) for c in chunked]
+    head_texts = [h for h in heads if h]
+    vectors = _embed_with_progress(embedder, unit_texts + head_texts, progress, show_progress, "sentences")
+    unit_vectors, head_vectors = vectors[: len(unit_texts)], vectors[len(unit_texts) :]
+    head_tokens = embedder.count_tokens(head_texts) if head_texts else []
+    weights: list[int] = []
+    runs: list[tuple[int, int]] = []
+    p_heads: list[int] = []  # per passage: its header's row in head_vectors (-1: none)
+    first, h = 0, 0
+    for c, head in zip(chunked, heads):
+        units = c.chunking.units
+        counts = c.chunking.unit_tokens or embedder.count_tokens([c.article.text[u.start : u.end] for u in units])
+        weights.extend(counts)
+        starts = np.array([u.start for u in units])
+        ends = np.array([u.end for u in units])
+        for p in c.chunking.passages:
+            lo = int(np.searchsorted(starts, p.start, side="left"))
+            hi = int(np.searchsorted(ends, p.end, side="right"))
+            runs.append((first + lo, first + hi))
+            p_heads.append(h if head else -1)
+        first += len(units)
+        h += 1 if head else 0
+    dim = unit_vectors.shape[1] if len(unit_vectors) else embedder.dim
+    hv = np.zeros((len(runs), dim), dtype=np.float32)
+    hw = np.zeros(len(runs), dtype=np.float32)
+    for k, j in enumerate(p_heads):
+        if j >= 0:
+            hv[k], hw[k] = head_vectors[j], head_tokens[j]
+    return pooled_vectors(unit_vectors, weights, runs, hv, hw), unit_vectors
 
 
 def _embed_with_progress(embedder, texts, progress, show_progress, what: str) -> np.ndarray:

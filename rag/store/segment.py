@@ -5,7 +5,8 @@ Layout of a segment folder (``seg-000004/``)::
     store.sqlite      articles (metadata + cleaned text), keyed by article row
     passages.npy      article row, start, end (offsets into the text), and the run
                       [unit_lo, unit_hi) of this segment's sentence units it covers
-    vectors.npy       normalised float32 embeddings, one row per passage
+    vectors.npy       normalised float32 embeddings, one row per passage (pooled from
+                      the units and the header, or a pass over the passage)
     units.npy         sentence units: article row, start, end
     unit_vectors.npy  float16 embeddings of the units (answer extraction, reranking)
     faiss.index       FAISS index over vectors.npy (exact for small segments)
