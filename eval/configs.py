@@ -36,9 +36,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "description": "sentence vectors pooled from each passage's one pass (late chunking) instead of embedded one by one",
         "overrides": {"sentence_vectors": "late"},
     },
-    "embedded-passages": {
-        "description": "a model pass over each passage (with its header) instead of pooling its sentence vectors (the default before issue 28)",
-        "overrides": {"passage_vectors": "embedded"},
+    "pooled-passages": {
+        "description": "passage vectors pooled from their sentence vectors and header (word-piece weighted) instead of a passage pass",
+        "overrides": {"passage_vectors": "pooled"},
     },
     "bm25": {
         "description": "lexical retrieval only (BM25)",

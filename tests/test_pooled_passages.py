@@ -27,7 +27,7 @@ def test_an_index_with_pooled_passage_vectors_answers(tmp_path, embedder):
     from rag.engine import Engine
     from rag.text.headers import index_text
 
-    engine = Engine(make_settings(tmp_path / "index"), embedder=embedder)
+    engine = Engine(make_settings(tmp_path / "index", passage_vectors="pooled"), embedder=embedder)
     engine.ingest([SEED_FILES["moscow"], SEED_FILES["bbc"]], show_progress=False)
     snap = engine.snapshot
     n = len(snap.passages)

@@ -56,8 +56,8 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
     contenders = [Contender("rag ingest", HERE), Contender("plain LangChain", HERE, plain=True)]
     if args.late_sentences:
         contenders.append(Contender("rag ingest, late sentences", HERE, env=(("RAG_SENTENCE_VECTORS", "late"),)))
-    if args.embedded_passages:
-        contenders.append(Contender("rag ingest, embedded passages", HERE, env=(("RAG_PASSAGE_VECTORS", "embedded"),)))
+    if args.pooled_passages:
+        contenders.append(Contender("rag ingest, pooled passages", HERE, env=(("RAG_PASSAGE_VECTORS", "pooled"),)))
     if args.baseline_code:
         contenders.append(Contender("rag ingest (baseline code)", Path(args.baseline_code).resolve()))
 
@@ -126,8 +126,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline-code", metavar="DIR", help="also time `rag ingest` from this checkout (e.g. main)")
     p.add_argument("--late-sentences", action="store_true",
                    help="also time `rag ingest` with late-chunked sentence vectors (RAG_SENTENCE_VECTORS=late)")
-    p.add_argument("--embedded-passages", action="store_true",
-                   help="also time `rag ingest` with a model pass per passage (RAG_PASSAGE_VECTORS=embedded)")
+    p.add_argument("--pooled-passages", action="store_true",
+                   help="also time `rag ingest` with pooled passage vectors (RAG_PASSAGE_VECTORS=pooled)")
     p.add_argument("--tmp", default=None, help="scratch folder (default: the system's)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     p.set_defaults(func=cmd_ingest)
