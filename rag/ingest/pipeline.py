@@ -20,6 +20,7 @@ from ..store import steps
 from ..store.writer import IndexSpec, NewArticle
 from ..store.writes import describe, index_writer
 from ..text.headers import article_header, index_text
+from ..text.units import unit_runs
 from ..types import Article, FileResult, IngestReport
 from .chunking import Chunking, chunk_text, home_passages
 from .curation import plan_ingest
@@ -262,11 +263,7 @@ def embed_pooled(embedder, chunked: list[Chunked], progress=None, show_progress:
         units = c.chunking.units
         counts = c.chunking.unit_tokens or embedder.count_tokens([c.article.text[u.start : u.end] for u in units])
         weights.extend(counts)
-        starts = np.array([u.start for u in units])
-        ends = np.array([u.end for u in units])
-        for p in c.chunking.passages:
-            lo = int(np.searchsorted(starts, p.start, side="left"))
-            hi = int(np.searchsorted(ends, p.end, side="right"))
+        for lo, hi in unit_runs(units, c.chunking.passages):
             runs.append((first + lo, first + hi))
             p_heads.append(h if head else -1)
         first += len(units)

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import RagError
+from ..text.units import unit_runs
 from ..types import Article
 from .article_columns import OPTIONAL_COLUMNS, select_list
 from .article_columns import values as optional_values
@@ -163,12 +164,8 @@ def add_segment(
         records.append((row, a.article_id, a.title, a.source, a.url, a.published_at, a.author, a.origin, a.text, None,
                         *optional_values(a)))
         first_unit = len(u_rows)
-        starts = np.array([u.start for u in item.units])
-        ends = np.array([u.end for u in item.units])
         u_rows.extend((row, u.start, u.end) for u in item.units)
-        for p in item.passages:
-            lo = int(np.searchsorted(starts, p.start, side="left"))
-            hi = int(np.searchsorted(ends, p.end, side="right"))
+        for p, (lo, hi) in zip(item.passages, unit_runs(item.units, item.passages)):
             p_rows.append((row, p.start, p.end, first_unit + lo, first_unit + hi))
     passages = np.array(p_rows, dtype=PASSAGE_DTYPE)
     units = np.array(u_rows, dtype=UNIT_DTYPE)

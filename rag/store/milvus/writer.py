@@ -27,6 +27,7 @@ from ...errors import RagError
 from ...settings import Settings
 from ...text.dates import parse_day
 from ...text.terms import bm25_token_lists
+from ...text.units import unit_runs
 from ...types import Article
 from .. import steps
 from ..manifest import Manifest
@@ -173,14 +174,10 @@ class MilvusWriter:
         for row, item, p0, u0 in batch:
             a: Article = item.article
             source, day = (a.source or "").lower(), _day(a)
-            starts = np.array([u.start for u in item.units])
-            ends = np.array([u.end for u in item.units])
             for j, u in enumerate(item.units):
                 units.append({"key": key(row, j), "article_row": row, "start": int(u.start), "end": int(u.end),
                               "vector": unit_vectors[u0 + j].tolist()})
-            for j, p in enumerate(item.passages):
-                lo_u = int(np.searchsorted(starts, p.start, side="left"))
-                hi_u = int(np.searchsorted(ends, p.end, side="right"))
+            for j, (p, (lo_u, hi_u)) in enumerate(zip(item.passages, unit_runs(item.units, item.passages))):
                 passages.append({
                     "key": key(row, j), "article_row": row, "article_id": a.article_id, "source": source, "day": day,
                     "start": int(p.start), "end": int(p.end), "unit_lo": lo_u, "unit_hi": hi_u,
